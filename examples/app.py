@@ -1,0 +1,93 @@
+"""The documented admin API: login, logout, a guarded view and the sessions.
+
+Run it with ``flask --app examples.app run``. With no ``MONGODB_URI`` in the
+environment it runs on the in-memory backend and seeds a demo admin whose
+credentials it prints (``DEMO_ADMIN_PASSWORD`` chooses the password).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Optional
+
+from flask import Blueprint, Flask
+from flask_restx import Api, Resource
+
+from flask_auth_service_mongo import AuthService, api_rest, auth
+from flask_auth_service_mongo.models import Role, User
+from flask_auth_service_mongo.passwords import hash_password
+
+view_admin = Blueprint("view_admin", __name__)
+api = Api(view_admin, title="Admin API", doc="/docs")
+
+
+@api.route("/login")
+class ApiLogin(Resource):
+    def post(self):
+        return api_rest.login(role="admin")
+
+
+@api.route("/logout")
+class ApiLogout(Resource):
+    @auth.required(role="admin")
+    def post(self):
+        return api_rest.logout()
+
+
+@api.route("/refresh")
+class ApiRefresh(Resource):
+    def post(self):
+        return api_rest.refresh()
+
+
+@api.route("/logout-all")
+class ApiLogoutAll(Resource):
+    @auth.required(role="admin")
+    def post(self):
+        return api_rest.logout_all()
+
+
+@api.route("/sessions")
+class ApiSessions(Resource):
+    @auth.required(role="admin")
+    def get(self):
+        return api_rest.sessions()
+
+
+@api.route("/sessions/<string:session_id>")
+class ApiSession(Resource):
+    @auth.required(role="admin")
+    def delete(self, session_id):
+        return api_rest.revoke_session(session_id)
+
+
+@api.route("/me")
+class ApiMe(Resource):
+    @auth.required(role="admin")
+    def get(self):
+        user = auth.current_user()
+        return {"message": "ok", "data": {"username": user.username, "role": user.role_name}}, 200
+
+
+def seed_demo_admin(app: Flask) -> None:
+    """Create role ``admin`` and user ``admin`` in the in-memory database."""
+    password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+    role = Role.objects(name="admin").first() or Role(name="admin", permissions={}).save()
+    if not User.objects(username="admin").first():
+        User(username="admin", password=hash_password(password, app.config["AUTH_BCRYPT_ROUNDS"]), role=role).save()
+        print(f" * demo admin: username 'admin', password {password!r} (in-memory database)", flush=True)
+
+
+def create_app(config: Optional[dict] = None) -> Flask:
+    app = Flask(__name__)
+    in_memory = not (config or {}).get("MONGODB_URI") and not os.environ.get("MONGODB_URI")
+    app.config.update(
+        MONGODB_URI=os.environ.get("MONGODB_URI") or "mongomock://localhost/flask_auth_demo",
+        SECRET_KEY=os.environ.get("SECRET_KEY") or (secrets.token_urlsafe(48) if in_memory else None),
+    )
+    app.config.update(config or {})
+    AuthService(app)
+    app.register_blueprint(view_admin, url_prefix="/admin")
+    if in_memory:
+        seed_demo_admin(app)
+    return app

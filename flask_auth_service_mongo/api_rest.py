@@ -1,0 +1,218 @@
+"""REST helpers: each returns ``(body, status)`` for a view or a flask-restx Resource."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional
+
+from flask import request
+
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from . import sessions as store
+from .auth import RoleSpec, allowed_roles, claims_user_id, current_identity, verify_request
+from .database import unavailable_on_error
+from .errors import BadCredentials, BadRequest, NotFound, Unauthorized
+from .extension import get_state
+from .models import User
+from .passwords import check_password, hash_password, hash_rounds
+from .tokens import ACCESS, REFRESH
+
+log = logging.getLogger("flask_auth_service_mongo")
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_FIELD_LENGTH = 1024
+
+Response = tuple[dict, int]
+
+
+def read_json_object(fields: tuple[str, ...]) -> dict[str, str]:
+    """The request body as an object of exactly ``fields``, all strings; else 400."""
+    limit = request.max_content_length
+    request.max_content_length = min(limit, MAX_BODY_BYTES) if limit else MAX_BODY_BYTES
+    try:
+        body = json.loads(request.get_data(cache=True))
+    except RequestEntityTooLarge:
+        raise BadRequest({"body": "too large"}) from None
+    except (ValueError, RecursionError):
+        raise BadRequest({"body": "must be a JSON object"}) from None
+    if not isinstance(body, dict):
+        raise BadRequest({"body": "must be a JSON object"})
+    errors = {key: "unknown field" for key in body if key not in fields}
+    for name in fields:
+        value = body.get(name)
+        if value is None:
+            errors[name] = "required"
+        elif not isinstance(value, str):
+            errors[name] = "must be a string"
+        elif not value or len(value) > MAX_FIELD_LENGTH:
+            errors[name] = f"must be 1 to {MAX_FIELD_LENGTH} characters"
+    if errors:
+        raise BadRequest(errors)
+    return body
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.replace(tzinfo=timezone.utc).timestamp())
+
+
+def token_pair_body(user_id, session_id: str, expires_at: datetime, refresh_token: str, role, change_password) -> dict:
+    state = get_state()
+    now = store.utcnow()
+    access_expiry = min(now + timedelta(minutes=state.settings.token_expire_minutes), expires_at)
+    access = state.tokens.issue(ACCESS, str(user_id), session_id, epoch(access_expiry), epoch(now))
+    return {
+        "message": "ok",
+        "data": {
+            "token": access.token,
+            "access_token": access.token,
+            "token_type": "Bearer",
+            "refresh_token": refresh_token,
+            "expires_in": state.settings.token_expire_minutes,
+            "change_password": bool(change_password),
+            "role": role,
+        },
+    }
+
+
+def login(role: RoleSpec = None) -> Response:
+    """Check the credentials of the JSON body and open a session."""
+    settings = get_state().settings
+    body = read_json_object(("username", "password"))
+    username = body["username"].lower()
+    roles = allowed_roles(role)
+    with unavailable_on_error():
+        user = User.objects(username=username).first()
+        hashed = user.password if user is not None else None
+        matches = check_password(body["password"], hashed, settings.bcrypt_rounds)
+        role_name = user.role_name if user is not None else None
+        if not matches or not user.active or (roles is not None and role_name not in roles):
+            log.info("failed login for %r from %s", username, request.remote_addr)
+            raise BadCredentials()
+        if hash_rounds(hashed) < settings.bcrypt_rounds:
+            hashed = rehash(user, body["password"], settings.bcrypt_rounds)
+        return open_session(user, hashed, role_name)
+
+
+def rehash(user: User, password: str, rounds: int) -> str:
+    """Upgrade a hash to the configured cost without ending any session."""
+    new_hash = hash_password(password, rounds)
+    updated = User._get_collection().update_one({"_id": user.pk, "password": user.password}, {"$set": {"password": new_hash}})
+    if updated.modified_count != 1:
+        raise BadCredentials()
+    return new_hash
+
+
+def open_session(user: User, hashed: str, role_name: Optional[str]) -> Response:
+    state = get_state()
+    now = store.utcnow()
+    session_id = store.new_session_id()
+    expires_at = now + timedelta(minutes=state.settings.refresh_token_expire_minutes)
+    refresh = state.tokens.issue(REFRESH, str(user.pk), session_id, epoch(expires_at), epoch(now))
+    store.insert(
+        session_id, user.pk, role_name, user.change_password, refresh.jti, expires_at,
+        request.remote_addr, request.user_agent.string, now,
+    )
+    # A concurrent disable, password or role change may have read the
+    # sessions before this one existed: look at the user again after.
+    current = User._get_collection().find_one({"_id": user.pk})
+    role_ref = current.get("role") if current else None
+    if (
+        current is None
+        or current.get("password") != hashed
+        or current.get("active") is False
+        or getattr(role_ref, "id", role_ref) != user.role.pk
+        or bool(current.get("change_password")) != bool(user.change_password)
+    ):
+        store.end(session_id, user.pk)
+        raise BadCredentials()
+    return token_pair_body(user.pk, session_id, expires_at, refresh.token, role_name, user.change_password), 200
+
+
+def logout() -> Response:
+    """End the session of the request's Bearer token."""
+    identity = current_identity() or verify_request()
+    with unavailable_on_error():
+        store.end(identity.session_id, identity.user_id)
+    get_state().tokens.forget(identity.token)
+    return {"message": "ok"}, 200
+
+
+def refresh() -> Response:
+    """Spend the refresh token of the body for a new pair of the same session.
+
+    A refresh token that was already spent ends the whole session (theft).
+    """
+    state = get_state()
+    body = read_json_object(("refresh_token",))
+    claims = state.tokens.decode(body["refresh_token"], REFRESH)
+    user_id, session_id = claims_user_id(claims), claims["sid"]
+    now = store.utcnow()
+    expires_at = datetime.fromtimestamp(claims["exp"], timezone.utc).replace(tzinfo=None)
+    new_refresh = state.tokens.issue(REFRESH, str(user_id), session_id, claims["exp"], epoch(now))
+    with unavailable_on_error():
+        session = store.rotate(session_id, user_id, claims["jti"], new_refresh.jti, now)
+        if session is None:
+            handle_spent_refresh(session_id, user_id, claims["jti"], now)
+    return token_pair_body(
+        user_id, session_id, expires_at, new_refresh.token, session.get("role"), session.get("change_password")
+    ), 200
+
+
+def handle_spent_refresh(session_id: str, user_id, jti: str, now: datetime) -> None:
+    """A refresh token that is not the current one: end the family, refuse."""
+    grace = get_state().settings.refresh_reuse_grace_seconds
+    session = store.find(session_id, user_id)
+    if session is not None and session["expires_at"] > now:
+        rotated_at = session.get("rotated_at")
+        retried = session.get("prev_refresh_jti") == jti and rotated_at and now - rotated_at <= timedelta(seconds=grace)
+        if not retried:
+            store.end(session_id, user_id)
+            log.warning("refresh token replayed: session of user %s ended (from %s)", user_id, request.remote_addr)
+    raise Unauthorized()
+
+
+def logout_all() -> Response:
+    """End every session of the current user, this one included."""
+    identity = current_identity() or verify_request()
+    with unavailable_on_error():
+        ended = store.end_all(identity.user_id)
+    get_state().tokens.forget(identity.token)
+    return {"message": "ok", "data": {"ended": ended}}, 200
+
+
+def iso(moment: Optional[datetime]) -> Optional[str]:
+    return moment.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def sessions() -> Response:
+    """The live sessions of the current user, newest first."""
+    identity = current_identity() or verify_request()
+    with unavailable_on_error():
+        found = store.list_live(identity.user_id, store.utcnow())
+    data: list[dict[str, Any]] = [
+        {
+            "id": s["_id"],
+            "created_at": iso(s.get("created_at")),
+            "last_used_at": iso(s.get("last_used_at")),
+            "ip": s.get("ip") or None,
+            "user_agent": s.get("user_agent") or None,
+            "current": s["_id"] == identity.session_id,
+        }
+        for s in found
+    ]
+    return {"message": "ok", "data": data}, 200
+
+
+def revoke_session(session_id: str) -> Response:
+    """End one of the current user's own sessions; 404 for any other id."""
+    identity = current_identity() or verify_request()
+    if not isinstance(session_id, str):
+        raise NotFound()
+    with unavailable_on_error():
+        ended = store.end(session_id, identity.user_id)
+    if not ended:
+        raise NotFound()
+    return {"message": "ok"}, 200
+

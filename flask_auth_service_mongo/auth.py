@@ -1,0 +1,167 @@
+"""Guarding views: parse the Bearer token, check it and its session, the role.
+
+``verify_request`` does the work; ``required`` is its decorator form and
+``verify_token`` the same check for a token obtained some other way.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional, Union
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from flask import Flask, current_app, g, request
+
+from . import sessions
+from .database import unavailable_on_error
+from .errors import AuthError, Forbidden, InvalidToken, PasswordChangeRequired, Unauthorized
+from .extension import get_state
+from .models import User
+from .tokens import ACCESS
+
+RoleSpec = Union[None, str, Iterable[str]]
+MAX_HEADER_LENGTH = 8192
+_IDENTITY = "_flask_auth_service_mongo_identity"
+_USER = "_flask_auth_service_mongo_user"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who made the request: from the token's claims and the live session."""
+
+    user_id: ObjectId
+    session_id: str
+    role: Optional[str]
+    change_password: bool
+    token: str
+
+
+def parse_authorization_header(value: Optional[str]) -> Optional[str]:
+    """The token of ``Bearer <token>``, or None for anything else."""
+    if not value or not isinstance(value, str) or len(value) > MAX_HEADER_LENGTH:
+        return None
+    parts = value.split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        return None
+    return parts[1]
+
+
+def allowed_roles(role: RoleSpec) -> Optional[frozenset]:
+    if role is None:
+        return None
+    return frozenset([role] if isinstance(role, str) else role)
+
+
+def claims_user_id(claims: dict) -> ObjectId:
+    try:
+        return ObjectId(claims["sub"])
+    except (InvalidId, TypeError):
+        raise InvalidToken() from None
+
+
+def identify(token: str) -> Identity:
+    """Check ``token`` and its session; the identity behind it."""
+    state = get_state()
+    claims = state.tokens.decode(token, ACCESS)
+    user_id = claims_user_id(claims)
+    with unavailable_on_error():
+        if state.settings.white_list_token:
+            now = sessions.utcnow()
+            session = sessions.find_live(claims["sid"], user_id, now)
+            if session is None:
+                state.tokens.forget(token)
+                raise Unauthorized()
+            sessions.touch(
+                claims["sid"], user_id, session.get("last_used_at"), now, state.settings.last_used_interval_seconds
+            )
+            return Identity(user_id, claims["sid"], session.get("role"), bool(session.get("change_password")), token)
+        user = User.objects(pk=user_id, active__ne=False).first()
+        if user is None:
+            raise Unauthorized()
+        return Identity(user_id, claims["sid"], user.role_name, bool(user.change_password), token)
+
+
+def verify_request(role: RoleSpec = None, require_password_change: Optional[bool] = None) -> Identity:
+    """Authenticate the current request and authorise ``role``; raises AuthError."""
+    token = parse_authorization_header(request.headers.get("Authorization"))
+    if token is None:
+        raise Unauthorized()
+    identity = identify(token)
+    setattr(g, _IDENTITY, identity)
+    roles = allowed_roles(role)
+    if roles is not None and identity.role not in roles:
+        raise Forbidden()
+    if require_password_change is None:
+        require_password_change = get_state().settings.require_password_change
+    if require_password_change and identity.change_password:
+        raise PasswordChangeRequired()
+    return identity
+
+
+def required(role: RoleSpec = None, require_password_change: Optional[bool] = None) -> Callable:
+    """Decorator for Flask views and flask-restx methods.
+
+    ``role`` is a role name or a list of them; ``require_password_change``
+    refuses users who must change their password first (default from
+    ``AUTH_REQUIRE_PASSWORD_CHANGE``).
+    """
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                verify_request(role, require_password_change)
+            except AuthError as error:
+                # Flask's own handler lookup (flask-restx replaces it on the
+                # app instance), so an app's handler for AuthError wins.
+                app = current_app._get_current_object()
+                return app.make_response(Flask.handle_user_exception(app, error))
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def current_identity() -> Optional[Identity]:
+    return g.get(_IDENTITY)
+
+
+def current_user() -> Optional[User]:
+    """The authenticated user of this request, loaded on first use, or None."""
+    identity = current_identity()
+    if identity is None:
+        return None
+    if _USER not in g:
+        with unavailable_on_error():
+            setattr(g, _USER, User.objects(pk=identity.user_id).first())
+    return g.get(_USER)
+
+
+def verify_token(token: str) -> User:
+    """Full check of an access token; the active user it belongs to."""
+    if not isinstance(token, str) or not token:
+        raise Unauthorized()
+    identity = identify(token)
+    with unavailable_on_error():
+        user = User.objects(pk=identity.user_id, active__ne=False).first()
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+def logout_user(user: User) -> int:
+    """End every session of ``user`` (admin use); returns how many ended."""
+    with unavailable_on_error():
+        return sessions.end_all(user.pk)
+
+
+__all__ = [
+    "current_user",
+    "logout_user",
+    "parse_authorization_header",
+    "required",
+    "verify_request",
+    "verify_token",
+]

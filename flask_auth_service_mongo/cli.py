@@ -1,0 +1,97 @@
+"""``flask auth_mongo ...``: manage roles, users and sessions."""
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import AppGroup
+from mongoengine.errors import NotUniqueError, ValidationError
+from pymongo.errors import PyMongoError
+
+from . import sessions
+from .extension import get_state
+from .models import Role, User
+from .passwords import PasswordPolicyError, hash_password, validate_new_password
+
+group = AppGroup("auth_mongo", help="Manage the roles, users and sessions of flask-auth-service-mongo.")
+
+
+def fail(reason: str) -> None:
+    raise click.ClickException(reason)
+
+
+@group.command("role-new")
+@click.option("-n", "--name", required=True, help="Name of the role.")
+@click.option("-p", "--permissions", default=None, help='JSON object, e.g. \'{"users": "write"}\'.')
+def role_new(name: str, permissions: str | None) -> None:
+    """Create a role."""
+    try:
+        parsed = json.loads(permissions) if permissions else {}
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        fail("--permissions must be a JSON object")
+    if not name.strip():
+        fail("--name must not be empty")
+    try:
+        Role(name=name.strip(), permissions=parsed).save()
+    except NotUniqueError:
+        fail(f"role {name!r} already exists")
+    except PyMongoError as exc:
+        fail(f"database error: {type(exc).__name__}")
+    click.echo(f"role {name.strip()!r} created")
+
+
+@group.command("user-new")
+@click.option("-r", "--role", "role_name", required=True, help="Name of an existing role.")
+@click.option("-u", "--username", required=True, help="Login name (stored lower-case).")
+@click.option("--password", default=None, help="Prompted for (hidden, twice) when omitted.")
+def user_new(role_name: str, username: str, password: str | None) -> None:
+    """Create a user with a role."""
+    settings = get_state().settings
+    username = username.strip().lower()
+    if len(username) < settings.username_min_length:
+        fail(f"the username needs at least {settings.username_min_length} characters")
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        validate_new_password(password, settings.password_min_length)
+    except PasswordPolicyError as exc:
+        fail(str(exc))
+    try:
+        role = Role.objects(name=role_name).first()
+        if role is None:
+            fail(f"role {role_name!r} does not exist")
+        User(username=username, password=hash_password(password, settings.bcrypt_rounds), role=role).save()
+    except NotUniqueError:
+        fail(f"user {username!r} already exists")
+    except ValidationError as exc:
+        fail(f"invalid user: {exc.message}")
+    except PyMongoError as exc:
+        fail(f"database error: {type(exc).__name__}")
+    click.echo(f"user {username!r} created with role {role_name!r}")
+
+
+@group.command("logout-user")
+@click.option("-u", "--username", required=True)
+def logout_user(username: str) -> None:
+    """End every session of a user."""
+    try:
+        user = User.objects(username=username.strip().lower()).first()
+        if user is None:
+            fail(f"user {username!r} does not exist")
+        ended = sessions.end_all(user.pk)
+    except PyMongoError as exc:
+        fail(f"database error: {type(exc).__name__}")
+    click.echo(f"{ended} session(s) of {user.username!r} ended")
+
+
+@group.command("clear-tokens")
+@click.option("--forced", is_flag=True, help="Remove every session, not only the expired ones.")
+def clear_tokens(forced: bool) -> None:
+    """Remove expired sessions (MongoDB's TTL index also does, lazily)."""
+    try:
+        removed = sessions.clear(sessions.utcnow(), forced=forced)
+    except PyMongoError as exc:
+        fail(f"database error: {type(exc).__name__}")
+    click.echo(f"{removed} session(s) removed")

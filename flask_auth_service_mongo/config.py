@@ -1,0 +1,142 @@
+"""Every configuration key, its default, its parsing and its validation.
+
+Values come from ``app.config`` first, then from the environment variable
+names of 0.1.8, then from the defaults below. They are parsed once, at
+start-up, so a bad value fails there with the key's name.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from .errors import ConfigError
+
+#: 0.1.8 environment variable -> config key.
+LEGACY_ENV = {
+    "SECRET_KEY": "AUTH_SECRET_KEY",
+    "WHITE_LIST_TOKEN": "AUTH_WHITE_LIST_TOKEN",
+    "TOKEN_EXPIRE_MINUTES": "AUTH_TOKEN_EXPIRE_MINUTES",
+    "USERNAME_MIN_LENGTH": "AUTH_USERNAME_MIN_LENGTH",
+    "PASSWORD_MIN_LENGTH": "AUTH_PASSWORD_MIN_LENGTH",
+    "RESET_PASSWORD_LEN_GENERATOR": "AUTH_RESET_PASSWORD_LENGTH",
+    "REQUIRE_PASSWORD_CHANGE": "AUTH_REQUIRE_PASSWORD_CHANGE",
+}
+
+MIN_SECRET_BYTES = 32
+ALGORITHMS = ("HS256", "HS384", "HS512")
+
+
+def parse_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{key} must be true or false, got {value!r}")
+
+
+def int_parser(minimum: int, maximum: Optional[int] = None) -> Callable[[str, Any], int]:
+    def parse(key: str, value: Any) -> int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} must be a whole number, got {value!r}")
+        try:
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            raise ConfigError(f"{key} must be a whole number, got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
+            raise ConfigError(f"{key} must be {bound}, got {number}")
+        return number
+
+    return parse
+
+
+def parse_str(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} must be a non-empty string")
+    return value
+
+
+def parse_algorithm(key: str, value: Any) -> str:
+    if value not in ALGORITHMS:
+        raise ConfigError(f"{key} must be one of {', '.join(ALGORITHMS)}, got {value!r}")
+    return value
+
+
+#: key -> (default, parser)
+KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
+    "MONGODB_URI": ("mongodb://localhost:27017/flask_auth", parse_str),
+    "AUTH_TOKEN_EXPIRE_MINUTES": (60, int_parser(1)),
+    "AUTH_REFRESH_TOKEN_EXPIRE_MINUTES": (10080, int_parser(1)),
+    "AUTH_WHITE_LIST_TOKEN": (True, parse_bool),
+    "AUTH_USERNAME_MIN_LENGTH": (3, int_parser(1, 256)),
+    "AUTH_PASSWORD_MIN_LENGTH": (8, int_parser(1, 72)),
+    "AUTH_RESET_PASSWORD_LENGTH": (16, int_parser(8, 72)),
+    "AUTH_REQUIRE_PASSWORD_CHANGE": (False, parse_bool),
+    "AUTH_BCRYPT_ROUNDS": (12, int_parser(4, 31)),
+    "AUTH_LOGIN_MAX_ATTEMPTS": (5, int_parser(1)),
+    "AUTH_LOGIN_LOCKOUT_SECONDS": (900, int_parser(1)),
+    "AUTH_ALGORITHM": ("HS256", parse_algorithm),
+    "AUTH_LEEWAY_SECONDS": (0, int_parser(0, 300)),
+    "AUTH_REFRESH_REUSE_GRACE_SECONDS": (0, int_parser(0, 60)),
+    "AUTH_LAST_USED_INTERVAL_SECONDS": (60, int_parser(1)),
+    "AUTH_TOKEN_CACHE_SIZE": (4096, int_parser(0)),
+    "AUTH_MONGODB_TIMEOUT_MS": (3000, int_parser(100)),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Parsed configuration, kept in the extension's state."""
+
+    mongodb_uri: str
+    secret_key: str
+    algorithm: str
+    token_expire_minutes: int
+    refresh_token_expire_minutes: int
+    white_list_token: bool
+    username_min_length: int
+    password_min_length: int
+    reset_password_length: int
+    require_password_change: bool
+    bcrypt_rounds: int
+    login_max_attempts: int
+    login_lockout_seconds: int
+    leeway_seconds: int
+    refresh_reuse_grace_seconds: int
+    last_used_interval_seconds: int
+    token_cache_size: int
+    mongodb_timeout_ms: int
+
+
+def load(app) -> Settings:
+    """Set the defaults in ``app.config``, parse and validate them."""
+    environ = os.environ
+    for env_name, key in LEGACY_ENV.items():
+        if key not in app.config and env_name in environ and env_name != "SECRET_KEY":
+            app.config[key] = environ[env_name]
+    values = {}
+    for key, (default, parse) in KEYS.items():
+        app.config.setdefault(key, default)
+        app.config[key] = values[key] = parse(key, app.config[key])
+
+    secret = app.config.get("AUTH_SECRET_KEY") or app.config.get("SECRET_KEY")
+    secret = secret or environ.get("SECRET_KEY")
+    if not secret:
+        raise ConfigError("AUTH_SECRET_KEY is not set (nor Flask's SECRET_KEY): tokens cannot be signed")
+    if isinstance(secret, bytes):
+        secret = secret.decode("utf-8", "surrogateescape")
+    if not isinstance(secret, str):
+        raise ConfigError("AUTH_SECRET_KEY must be a string")
+    if len(secret.encode("utf-8", "surrogateescape")) < MIN_SECRET_BYTES and not (app.testing or app.debug):
+        raise ConfigError(f"AUTH_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes long")
+    app.config["AUTH_SECRET_KEY"] = secret
+
+    if values["AUTH_REFRESH_TOKEN_EXPIRE_MINUTES"] < values["AUTH_TOKEN_EXPIRE_MINUTES"]:
+        raise ConfigError("AUTH_REFRESH_TOKEN_EXPIRE_MINUTES must not be shorter than AUTH_TOKEN_EXPIRE_MINUTES")
+
+    fields = {key.removeprefix("AUTH_").lower(): value for key, value in values.items()}
+    return Settings(secret_key=secret, **fields)

@@ -1,0 +1,55 @@
+"""The MongoDB connection and the rules every access-deciding write follows."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+from urllib.parse import urlsplit
+
+import mongoengine
+from pymongo import ReadPreference
+from pymongo.errors import PyMongoError
+from pymongo.write_concern import WriteConcern
+
+from .errors import ServiceUnavailable
+
+#: Writes that decide access survive a crash or a failover once answered.
+JOURNALED_OPTIONS = {"w": "majority", "j": True}
+JOURNALED = WriteConcern(**JOURNALED_OPTIONS)
+#: Access is always decided on the primary's view of the data.
+PRIMARY = ReadPreference.PRIMARY
+MOCK_SCHEME = "mongomock://"
+
+
+def connect(uri: str, timeout_ms: int) -> None:
+    """(Re)connect mongoengine's default alias to ``uri``.
+
+    mongoengine keeps one registry per process, so the last application
+    initialised decides the database of the models (one database a process).
+    """
+    mongoengine.disconnect()
+    if uri.startswith(MOCK_SCHEME):
+        try:
+            import mongomock
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise RuntimeError("MONGODB_URI uses mongomock://, but mongomock is not installed") from None
+        host = "mongodb://" + uri[len(MOCK_SCHEME):]
+        mongoengine.connect(host=host, mongo_client_class=mongomock.MongoClient, uuidRepresentation="standard")
+        return
+    if not urlsplit(uri).path.strip("/"):
+        uri = uri.rstrip("/") + "/flask_auth"
+    mongoengine.connect(
+        host=uri,
+        uuidRepresentation="standard",
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms,
+    )
+
+
+@contextlib.contextmanager
+def unavailable_on_error() -> Iterator[None]:
+    """Turn any database failure into a 503: an unanswered check never passes."""
+    try:
+        yield
+    except PyMongoError as exc:
+        raise ServiceUnavailable() from exc

@@ -1,0 +1,96 @@
+"""One exception hierarchy for every way a request can be refused.
+
+Each class is a row of the HTTP table of the spec: ``message`` is the stable
+code sent to clients and ``status`` the HTTP status. They are werkzeug
+``HTTPException`` subclasses so that plain Flask and flask-restx both answer
+with the right status even where no handler of ours is reached.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from werkzeug.exceptions import HTTPException
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid (raised at start-up)."""
+
+
+class AuthError(HTTPException):
+    """Base class: a refused request with a machine-readable ``message``."""
+
+    status = 401
+    message = "unauthorized"
+
+    def __init__(self, errors: Optional[dict] = None, headers: Optional[dict] = None):
+        super().__init__(description=self.message)
+        self.code = self.status
+        self.errors = errors
+        self.headers = dict(headers or {})
+        if self.status == 401:
+            self.headers.setdefault("WWW-Authenticate", self.challenge())
+
+    @property
+    def data(self) -> dict:
+        """The JSON body (flask-restx reads ``data`` from HTTP exceptions)."""
+        body: dict[str, Any] = {"message": self.message}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+    def challenge(self) -> str:
+        """The RFC 6750 ``WWW-Authenticate`` value for a 401."""
+        error = {"invalid_token": "invalid_token", "signature_expired": "invalid_token"}
+        code = error.get(self.message)
+        return f'Bearer realm="api", error="{code}"' if code else 'Bearer realm="api"'
+
+    def get_headers(self, environ=None, scope=None) -> list[tuple[str, str]]:
+        return [("Content-Type", "application/json"), *self.headers.items()]
+
+    def get_body(self, environ=None, scope=None) -> str:
+        return json.dumps(self.data)
+
+
+class Unauthorized(AuthError):
+    status, message = 401, "unauthorized"
+
+
+class InvalidToken(AuthError):
+    status, message = 401, "invalid_token"
+
+
+class TokenExpired(AuthError):
+    status, message = 401, "signature_expired"
+
+
+class PasswordChangeRequired(AuthError):
+    status, message = 401, "password_change_required"
+
+
+class Forbidden(AuthError):
+    status, message = 403, "forbidden"
+
+
+class BadRequest(AuthError):
+    status, message = 400, "bad_request"
+
+
+class BadCredentials(AuthError):
+    status, message = 400, "bad_credentials"
+
+
+class TooManyAttempts(AuthError):
+    status, message = 429, "too_many_attempts"
+
+    def __init__(self, retry_after: int):
+        super().__init__(headers={"Retry-After": str(int(retry_after))})
+        self.retry_after = int(retry_after)
+
+
+class ServiceUnavailable(AuthError):
+    status, message = 503, "service_unavailable"
+
+
+class NotFound(AuthError):
+    status, message = 404, "not_found"

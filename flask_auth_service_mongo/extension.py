@@ -1,0 +1,59 @@
+"""The Flask extension object and the per-application state it keeps."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app, jsonify
+
+from . import config, database
+from .errors import AuthError
+from .tokens import TokenCodec
+
+EXTENSION_KEY = "flask-auth-service-mongo"
+
+
+@dataclass(frozen=True)
+class State:
+    settings: config.Settings
+    tokens: TokenCodec
+
+
+def render_error(error: AuthError):
+    """The JSON answer for an AuthError (an app may register its own)."""
+    return jsonify(error.data), error.status, error.headers
+
+
+class AuthService:
+    """Login, logout and guarded routes with sessions kept in MongoDB.
+
+    ``AuthService(app)`` or ``AuthService()`` then ``init_app(app)``.
+    """
+
+    def __init__(self, app: Flask | None = None):
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError("AuthService is already registered on this application")
+        from . import cli, models
+
+        settings = config.load(app)
+        database.connect(settings.mongodb_uri, settings.mongodb_timeout_ms)
+        models.ensure_indexes()
+        tokens = TokenCodec(
+            settings.secret_key, settings.algorithm, settings.leeway_seconds, settings.token_cache_size
+        )
+        app.extensions[EXTENSION_KEY] = State(settings, tokens)
+        app.register_error_handler(AuthError, render_error)
+        app.cli.add_command(cli.group)
+
+
+def get_state(app: Flask | None = None) -> State:
+    app = app or current_app
+    try:
+        return app.extensions[EXTENSION_KEY]
+    except KeyError:
+        raise RuntimeError(
+            "flask-auth-service-mongo is not initialised on this app: did you forget AuthService(app) or init_app(app)?"
+        ) from None

@@ -1,0 +1,120 @@
+"""MongoDB documents: ``role`` and ``user`` as 0.1.8 wrote them, plus ``session``.
+
+Saving or deleting users and roles through these classes pushes the change
+into the affected sessions, so it is seen on the very next request.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    DictField,
+    Document,
+    ReferenceField,
+    StringField,
+)
+
+from . import sessions
+from .database import JOURNALED_OPTIONS
+
+
+class Role(Document):
+    """A named role; ``permissions`` is free-form, as in 0.1.8."""
+
+    name = StringField(required=True, unique=True)
+    permissions = DictField(required=False)
+
+    meta = {"collection": "role", "strict": False}
+
+    def save(self, *args, **kwargs):
+        kwargs.setdefault("write_concern", JOURNALED_OPTIONS)
+        old_name = None
+        if self.pk is not None and "name" in self._get_changed_fields():
+            previous = Role.objects(pk=self.pk).only("name").first()
+            old_name = previous.name if previous else None
+        result = super().save(*args, **kwargs)
+        if old_name:
+            sessions.rename_role(old_name, self.name)
+        return result
+
+    def delete(self, *args, **kwargs):
+        super().delete(*args, **{**JOURNALED_OPTIONS, **kwargs})
+        sessions.rename_role(self.name, None)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(Document):
+    """An account. ``password`` is a bcrypt hash; ``role`` a DBRef to ``role``."""
+
+    username = StringField(required=True, unique=True)
+    password = StringField(required=True)
+    active = BooleanField(default=True)
+    change_password = BooleanField(default=False)
+    role = ReferenceField(Role, dbref=True, required=True)
+    created_at = DateTimeField()
+
+    meta = {"collection": "user", "strict": False}
+
+    def clean(self) -> None:
+        if self.username:
+            self.username = self.username.lower()
+
+    @property
+    def role_name(self) -> Optional[str]:
+        role = self.role
+        return role.name if isinstance(role, Role) else None
+
+    def save(self, *args, **kwargs):
+        kwargs.setdefault("write_concern", JOURNALED_OPTIONS)
+        changed = set(self._get_changed_fields()) if self.pk is not None else set()
+        if self.created_at is None:
+            self.created_at = sessions.utcnow()
+        result = super().save(*args, **kwargs)
+        if "password" in changed or ("active" in changed and not self.active):
+            sessions.end_all(self.pk)
+        elif changed & {"role", "change_password"}:
+            sessions.update_user_state(self.pk, {"role": self.role_name, "change_password": self.change_password})
+        return result
+
+    def delete(self, *args, **kwargs):
+        super().delete(*args, **{**JOURNALED_OPTIONS, **kwargs})
+        sessions.end_all(self.pk)
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class Session(Document):
+    """One login and its refreshes. MongoDB drops it once ``expires_at`` passes."""
+
+    id = StringField(primary_key=True)
+    user = ReferenceField(User, dbref=False, required=True)
+    role = StringField()
+    change_password = BooleanField(default=False)
+    refresh_jti = StringField(required=True)
+    prev_refresh_jti = StringField()
+    rotated_at = DateTimeField()
+    created_at = DateTimeField(required=True)
+    last_used_at = DateTimeField()
+    expires_at = DateTimeField(required=True)
+    ip = StringField()
+    user_agent = StringField()
+
+    meta = {
+        "collection": sessions.COLLECTION,
+        "strict": False,
+        "indexes": [
+            {"fields": ["user", "-created_at"]},
+            {"fields": ["expires_at"], "expireAfterSeconds": 0},
+        ],
+    }
+
+
+def ensure_indexes() -> None:
+    """Create the unique usernames, role names and the session indexes."""
+    for document in (Role, User, Session):
+        document.ensure_indexes()

@@ -1,0 +1,144 @@
+"""The session store: one document per login, rotated on refresh.
+
+A session document carries everything a guarded request needs (the user id,
+the role name, the change-password flag, expiry), so the check is a single
+``find_one`` on the primary filtered by session id and user id together.
+Changes to users and roles are pushed into their sessions by ``models``.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional
+
+import mongoengine
+from bson import ObjectId
+from pymongo import ReturnDocument
+
+from .database import JOURNALED, PRIMARY
+
+COLLECTION = "session"
+USER_AGENT_MAX = 256
+IP_MAX = 64
+CHECK_FIELDS = {"role": 1, "change_password": 1, "last_used_at": 1}
+
+_cached: tuple[Any, Any] = (None, None)
+
+
+def utcnow() -> datetime:
+    """Now, as the naive UTC datetime MongoDB stores (millisecond precision)."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def collection():
+    """The session collection with journaled writes and primary reads."""
+    global _cached
+    db = mongoengine.get_db()
+    if _cached[0] is not db:
+        _cached = (db, db.get_collection(COLLECTION, write_concern=JOURNALED, read_preference=PRIMARY))
+    return _cached[1]
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def insert(
+    session_id: str,
+    user_id: ObjectId,
+    role: Optional[str],
+    change_password: bool,
+    refresh_jti: str,
+    expires_at: datetime,
+    ip: Optional[str],
+    user_agent: Optional[str],
+    now: datetime,
+) -> None:
+    collection().insert_one(
+        {
+            "_id": session_id,
+            "user": user_id,
+            "role": role,
+            "change_password": bool(change_password),
+            "refresh_jti": refresh_jti,
+            "created_at": now,
+            "last_used_at": now,
+            "expires_at": expires_at,
+            "ip": (ip or "")[:IP_MAX],
+            "user_agent": (user_agent or "")[:USER_AGENT_MAX],
+        }
+    )
+
+
+def find_live(session_id: str, user_id: ObjectId, now: datetime) -> Optional[dict]:
+    """The hot path: the live session, or None. One round trip."""
+    return collection().find_one({"_id": session_id, "user": user_id, "expires_at": {"$gt": now}}, CHECK_FIELDS)
+
+
+def touch(session_id: str, user_id: ObjectId, last_used_at: Optional[datetime], now: datetime, interval: int) -> None:
+    """Record the last use, at most once per ``interval`` seconds a session."""
+    if last_used_at is not None and now - last_used_at < timedelta(seconds=interval):
+        return
+    collection().update_one(
+        {"_id": session_id, "user": user_id, "last_used_at": last_used_at}, {"$set": {"last_used_at": now}}
+    )
+
+
+def rotate(session_id: str, user_id: ObjectId, presented_jti: str, new_jti: str, now: datetime) -> Optional[dict]:
+    """Spend ``presented_jti`` and make ``new_jti`` current, atomically.
+
+    Returns the session when the presented token was the current one, else
+    None (exactly one of concurrent refreshes of one token wins).
+    """
+    return collection().find_one_and_update(
+        {"_id": session_id, "user": user_id, "refresh_jti": presented_jti, "expires_at": {"$gt": now}},
+        {
+            "$set": {
+                "refresh_jti": new_jti,
+                "prev_refresh_jti": presented_jti,
+                "rotated_at": now,
+                "last_used_at": now,
+            }
+        },
+        projection={"role": 1, "change_password": 1, "expires_at": 1},
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+def find(session_id: str, user_id: ObjectId) -> Optional[dict]:
+    return collection().find_one({"_id": session_id, "user": user_id})
+
+
+def end(session_id: str, user_id: ObjectId) -> bool:
+    """End one session of ``user_id``; False when there was none."""
+    return collection().delete_one({"_id": session_id, "user": user_id}).deleted_count == 1
+
+
+def end_all(user_id: ObjectId, keep: Optional[str] = None) -> int:
+    """End every session of ``user_id`` except ``keep``; returns how many."""
+    query: dict[str, Any] = {"user": user_id}
+    if keep:
+        query["_id"] = {"$ne": keep}
+    return collection().delete_many(query).deleted_count
+
+
+def list_live(user_id: ObjectId, now: datetime) -> list[dict]:
+    projection = {"created_at": 1, "last_used_at": 1, "ip": 1, "user_agent": 1}
+    cursor = collection().find({"user": user_id, "expires_at": {"$gt": now}}, projection)
+    return sorted(cursor, key=lambda s: s["created_at"], reverse=True)
+
+
+def update_user_state(user_id: ObjectId, fields: dict[str, Any]) -> None:
+    """Copy a user's role name or change-password flag into their sessions."""
+    collection().update_many({"user": user_id}, {"$set": fields})
+
+
+def rename_role(old: Optional[str], new: Optional[str]) -> None:
+    if old is not None and old != new:
+        collection().update_many({"role": old}, {"$set": {"role": new}})
+
+
+def clear(now: datetime, forced: bool = False) -> int:
+    """Remove expired sessions (every session when ``forced``)."""
+    return collection().delete_many({} if forced else {"expires_at": {"$lte": now}}).deleted_count

@@ -1,0 +1,119 @@
+"""Fixtures: a fresh app and database per test, on mongomock or on the
+server named by ``MONGODB_URI`` (each test its own database, dropped after)."""
+from __future__ import annotations
+
+import os
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import mongoengine
+import pytest
+from flask import jsonify
+
+from examples.app import create_app
+from flask_auth_service_mongo import api_rest, auth
+from flask_auth_service_mongo.models import Role, User
+from flask_auth_service_mongo.passwords import hash_password
+
+SERVER_URI = os.environ.get("MONGODB_URI")
+SECRET = "s" * 48
+PASSWORD = "correct horse"
+
+
+def database_uri(name: str) -> str:
+    if not SERVER_URI:
+        return f"mongomock://localhost/{name}"
+    parts = urlsplit(SERVER_URI)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def pytest_report_header(config):
+    return f"database backend: {SERVER_URI or 'mongomock'}"
+
+
+wire_only = pytest.mark.skipif(not SERVER_URI, reason="needs a MongoDB wire server (MONGODB_URI)")
+
+
+@pytest.fixture
+def db_name():
+    name = "test_" + uuid.uuid4().hex[:12]
+    yield name
+    if SERVER_URI:
+        client = mongoengine.connection.get_connection()
+        client.drop_database(name)
+    mongoengine.disconnect()
+
+
+@pytest.fixture
+def make_app(db_name):
+    """Build the example admin app (plus plain Flask views) with extra config."""
+
+    def make(**config):
+        settings = {
+            "TESTING": True,
+            "SECRET_KEY": SECRET,
+            "MONGODB_URI": database_uri(db_name),
+            "AUTH_BCRYPT_ROUNDS": 4,
+        }
+        settings.update(config)
+        app = create_app(settings)
+
+        @app.post("/plain/login")
+        def plain_login():
+            return api_rest.login()
+
+        @app.get("/plain/me")
+        @auth.required(role="admin")
+        def plain_me():
+            return jsonify(message="ok", username=auth.current_user().username)
+
+        @app.get("/plain/any")
+        @auth.required()
+        def plain_any():
+            return jsonify(message="ok")
+
+        @app.get("/plain/fresh")
+        @auth.required(require_password_change=True)
+        def plain_fresh():
+            return jsonify(message="ok")
+
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(app):
+    """Create a user (and its role) straight through the models."""
+
+    def make(username="alice", password=PASSWORD, role="admin", **fields):
+        role_doc = Role.objects(name=role).first() or Role(name=role, permissions={}).save()
+        return User(username=username, password=hash_password(password, 4), role=role_doc, **fields).save()
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    """Log in through the API; returns the ``data`` of the answer."""
+
+    def do(username="alice", password=PASSWORD, path="/admin/login", **kwargs):
+        response = client.post(path, json={"username": username, "password": password}, **kwargs)
+        assert response.status_code == 200, response.json
+        return response.json["data"]
+
+    return do
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,185 @@
+"""auth.required: every refusal of the HTTP table, on restx and plain views."""
+import datetime
+
+import jwt
+import pytest
+from freezegun import freeze_time
+
+from conftest import SECRET, bearer
+from flask_auth_service_mongo import auth
+from flask_auth_service_mongo.models import Role, User
+
+GUARDED = ["/admin/me", "/plain/me"]
+
+
+@pytest.fixture
+def token(make_user, login):
+    make_user()
+    return login()["token"]
+
+
+@pytest.mark.parametrize("path", GUARDED)
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc", "Bearer a b", "bearer", "x" * 10000],
+)
+def test_missing_or_odd_authorization_is_unauthorized(client, path, header):
+    headers = {} if header is None else {"Authorization": header}
+    response = client.get(path, headers=headers)
+    assert response.status_code == 401
+    assert response.json == {"message": "unauthorized"}
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("path", GUARDED)
+@pytest.mark.parametrize("bad", ["abc", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30.AAAA"])
+def test_malformed_token_is_invalid_token(client, path, bad):
+    response = client.get(path, headers=bearer(bad))
+    assert response.status_code == 401
+    assert response.json == {"message": "invalid_token"}
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("path", GUARDED)
+def test_bad_signature_is_invalid_token(client, token, path):
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    forged = jwt.encode(claims, "another key of enough length, 32+ bytes", algorithm="HS256")
+    response = client.get(path, headers=bearer(forged))
+    assert (response.status_code, response.json) == (401, {"message": "invalid_token"})
+
+
+def test_unsigned_token_is_invalid_token(client, token):
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    response = client.get("/admin/me", headers=bearer(unsigned))
+    assert (response.status_code, response.json) == (401, {"message": "invalid_token"})
+
+
+def test_refresh_token_is_not_an_access_token(client, make_user, login):
+    make_user()
+    refresh = login()["refresh_token"]
+    response = client.get("/admin/me", headers=bearer(refresh))
+    assert (response.status_code, response.json) == (401, {"message": "invalid_token"})
+
+
+@pytest.mark.parametrize("missing", ["exp", "sub", "sid", "type", "jti", "iat"])
+def test_token_missing_a_claim_is_invalid(client, token, missing):
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    del claims[missing]
+    response = client.get("/admin/me", headers=bearer(jwt.encode(claims, SECRET, algorithm="HS256")))
+    assert (response.status_code, response.json) == (401, {"message": "invalid_token"})
+
+
+@pytest.mark.parametrize("path", GUARDED)
+def test_expired_access_token_is_signature_expired(client, token, path):
+    assert client.get(path, headers=bearer(token)).status_code == 200
+    with freeze_time(datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=61)):
+        response = client.get(path, headers=bearer(token))
+    assert (response.status_code, response.json) == (401, {"message": "signature_expired"})
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("path", GUARDED)
+def test_role_not_allowed_is_forbidden(client, make_user, login, path):
+    make_user(username="viewer", role="viewer")
+    token = login(username="viewer", path="/plain/login")["token"]
+    response = client.get(path, headers=bearer(token))
+    assert (response.status_code, response.json) == (403, {"message": "forbidden"})
+    assert client.get("/plain/any", headers=bearer(token)).status_code == 200
+
+
+def test_deleted_user_is_unauthorized_at_once(client, token):
+    User.objects.get(username="alice").delete()
+    response = client.get("/admin/me", headers=bearer(token))
+    assert (response.status_code, response.json) == (401, {"message": "unauthorized"})
+
+
+def test_user_disabled_through_the_model_is_unauthorized_at_once(client, token):
+    user = User.objects.get(username="alice")
+    user.active = False
+    user.save()
+    response = client.get("/admin/me", headers=bearer(token))
+    assert (response.status_code, response.json) == (401, {"message": "unauthorized"})
+
+
+def test_new_role_through_the_model_takes_effect_on_the_next_request(client, token):
+    user = User.objects.get(username="alice")
+    user.role = Role(name="viewer").save()
+    user.save()
+    assert client.get("/admin/me", headers=bearer(token)).status_code == 403
+    user.role = Role.objects.get(name="admin")
+    user.save()
+    assert client.get("/admin/me", headers=bearer(token)).status_code == 200
+
+
+def test_renamed_role_takes_effect_on_the_next_request(client, token):
+    role = Role.objects.get(name="admin")
+    role.name = "superuser"
+    role.save()
+    assert client.get("/admin/me", headers=bearer(token)).status_code == 403
+
+
+def test_new_hash_through_the_model_ends_the_sessions(client, token):
+    user = User.objects.get(username="alice")
+    user.password = "$2b$04$" + "x" * 53
+    user.save()
+    assert client.get("/admin/me", headers=bearer(token)).status_code == 401
+
+
+def test_password_change_required_refuses_until_changed(client, make_user, login):
+    make_user(change_password=True)
+    token = login()["token"]
+    response = client.get("/plain/fresh", headers=bearer(token))
+    assert (response.status_code, response.json) == (401, {"message": "password_change_required"})
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert client.get("/plain/any", headers=bearer(token)).status_code == 200
+    user = User.objects.get(username="alice")
+    user.change_password = False
+    user.save()
+    assert client.get("/plain/fresh", headers=bearer(token)).status_code == 200
+
+
+def test_require_password_change_default_comes_from_config(make_app, make_user):
+    app = make_app(AUTH_REQUIRE_PASSWORD_CHANGE=True)
+    make_user(change_password=True)
+    client = app.test_client()
+    token = client.post("/admin/login", json={"username": "alice", "password": "correct horse"}).json["data"]["token"]
+    assert client.get("/admin/me", headers=bearer(token)).json == {"message": "password_change_required"}
+
+
+def test_decorator_keeps_the_view_name(app):
+    @auth.required(role="admin")
+    def my_view():
+        return "x"
+
+    assert my_view.__name__ == "my_view"
+    assert app.view_functions["plain_me"].__name__ == "plain_me"
+
+
+def test_current_user_is_none_outside_a_guarded_request(app):
+    with app.test_request_context("/"):
+        assert auth.current_user() is None
+
+
+@pytest.mark.parametrize("flags", [{"TESTING": False}, {"TESTING": False, "PROPAGATE_EXCEPTIONS": False}, {"PROPAGATE_EXCEPTIONS": True}])
+def test_answers_hold_whatever_the_testing_flags(make_app, make_user, flags):
+    app = make_app(**flags)
+    client = app.test_client()
+    for path in GUARDED:
+        assert client.get(path).json == {"message": "unauthorized"}
+        assert client.get(path, headers=bearer("a.b.c")).json == {"message": "invalid_token"}
+
+
+def test_an_app_handler_for_auth_error_overrides_the_answer(make_app):
+    from flask_auth_service_mongo.errors import AuthError
+
+    app = make_app()
+
+    @app.errorhandler(AuthError)
+    def custom(error):
+        return {"error": error.message, "custom": True}, error.status
+
+    client = app.test_client()
+    for path in GUARDED:
+        response = client.get(path)
+        assert (response.status_code, response.json) == (401, {"error": "unauthorized", "custom": True})
