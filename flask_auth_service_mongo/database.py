@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Iterator
 from urllib.parse import urlsplit
 
@@ -28,12 +29,8 @@ def connect(uri: str, timeout_ms: int) -> None:
     """
     mongoengine.disconnect()
     if uri.startswith(MOCK_SCHEME):
-        try:
-            import mongomock
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise RuntimeError("MONGODB_URI uses mongomock://, but mongomock is not installed") from None
         host = "mongodb://" + uri[len(MOCK_SCHEME):]
-        mongoengine.connect(host=host, mongo_client_class=mongomock.MongoClient, uuidRepresentation="standard")
+        mongoengine.connect(host=host, mongo_client_class=in_memory_client_class(), uuidRepresentation="standard")
         return
     if not urlsplit(uri).path.strip("/"):
         uri = uri.rstrip("/") + "/flask_auth"
@@ -44,6 +41,25 @@ def connect(uri: str, timeout_ms: int) -> None:
         connectTimeoutMS=timeout_ms,
         socketTimeoutMS=timeout_ms,
     )
+
+
+@functools.lru_cache(maxsize=None)
+def in_memory_client_class() -> type:
+    """A mongomock client whose instances share one in-memory server, like
+    clients of one real server do (so several apps in a process share data)."""
+    try:
+        import mongomock
+        from mongomock.store import ServerStore
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise RuntimeError("MONGODB_URI uses mongomock://, but mongomock is not installed") from None
+    store = ServerStore()
+
+    class InMemoryClient(mongomock.MongoClient):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("_store", store)
+            super().__init__(*args, **kwargs)
+
+    return InMemoryClient
 
 
 @contextlib.contextmanager

@@ -1,0 +1,110 @@
+"""flask auth_mongo ...: roles, users, sessions."""
+import jwt
+import pytest
+
+from conftest import SECRET, bearer
+from flask_auth_service_mongo.models import Role, Session, User
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def test_role_new_creates_a_role_with_permissions(runner):
+    result = runner.invoke(args=["auth_mongo", "role-new", "-n", "admin", "-p", '{"users": "write"}'])
+    assert result.exit_code == 0, result.output
+    assert Role.objects.get(name="admin").permissions == {"users": "write"}
+
+
+@pytest.mark.parametrize("permissions", ["not json", "[1]", '"text"'])
+def test_role_new_refuses_permissions_that_are_not_an_object(runner, permissions):
+    result = runner.invoke(args=["auth_mongo", "role-new", "-n", "admin", "-p", permissions])
+    assert result.exit_code != 0
+    assert "must be a JSON object" in result.output
+    assert Role.objects.count() == 0
+
+
+def test_role_new_refuses_a_duplicate(runner):
+    runner.invoke(args=["auth_mongo", "role-new", "-n", "admin"])
+    result = runner.invoke(args=["auth_mongo", "role-new", "-n", "admin"])
+    assert result.exit_code != 0
+    assert "already exists" in result.output
+
+
+def test_user_new_creates_a_user_who_can_log_in(runner, client):
+    runner.invoke(args=["auth_mongo", "role-new", "-n", "admin"])
+    result = runner.invoke(args=["auth_mongo", "user-new", "-r", "admin", "-u", "Bob", "--password", "a long password"])
+    assert result.exit_code == 0, result.output
+    user = User.objects.get(username="bob")
+    assert user.password.startswith("$2b$04$")
+    response = client.post("/admin/login", json={"username": "bob", "password": "a long password"})
+    assert response.status_code == 200
+
+
+def test_user_new_prompts_for_the_password_twice(runner):
+    runner.invoke(args=["auth_mongo", "role-new", "-n", "admin"])
+    result = runner.invoke(args=["auth_mongo", "user-new", "-r", "admin", "-u", "bob"], input="secret pass\nsecret pass\n")
+    assert result.exit_code == 0, result.output
+    assert "secret pass" not in result.output
+    assert User.objects(username="bob").count() == 1
+
+
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        (["-r", "nope", "-u", "bob", "--password", "long enough"], "role 'nope' does not exist"),
+        (["-r", "admin", "-u", "bo", "--password", "long enough"], "at least 3 characters"),
+        (["-r", "admin", "-u", "bob", "--password", "short"], "at least 8 characters"),
+        (["-r", "admin", "-u", "bob", "--password", "x" * 73], "72 UTF-8 bytes"),
+    ],
+)
+def test_user_new_errors_exit_non_zero_with_a_reason(runner, args, reason):
+    runner.invoke(args=["auth_mongo", "role-new", "-n", "admin"])
+    result = runner.invoke(args=["auth_mongo", "user-new", *args])
+    assert result.exit_code != 0
+    assert reason in result.output
+    assert User.objects.count() == 0
+
+
+def test_user_new_refuses_a_duplicate(runner):
+    runner.invoke(args=["auth_mongo", "role-new", "-n", "admin"])
+    runner.invoke(args=["auth_mongo", "user-new", "-r", "admin", "-u", "bob", "--password", "long enough"])
+    result = runner.invoke(args=["auth_mongo", "user-new", "-r", "admin", "-u", "BOB", "--password", "long enough"])
+    assert result.exit_code != 0
+    assert "already exists" in result.output
+
+
+def test_logout_user_ends_every_session_of_that_user_only(runner, client, make_user, login):
+    make_user()
+    make_user(username="bob")
+    alice_tokens = [login()["token"], login()["token"]]
+    bob_token = login(username="bob")["token"]
+    result = runner.invoke(args=["auth_mongo", "logout-user", "-u", "alice"])
+    assert result.exit_code == 0, result.output
+    assert "2 session(s)" in result.output
+    for token in alice_tokens:
+        assert client.get("/admin/me", headers=bearer(token)).status_code == 401
+    assert client.get("/admin/me", headers=bearer(bob_token)).status_code == 200
+
+
+def test_logout_user_of_an_unknown_user_fails(runner):
+    result = runner.invoke(args=["auth_mongo", "logout-user", "-u", "ghost"])
+    assert result.exit_code != 0
+    assert "does not exist" in result.output
+
+
+def test_clear_tokens_removes_only_expired_sessions_unless_forced(runner, client, make_user, login):
+    make_user()
+    live = login()["token"]
+    expired = login()["token"]
+    expired_sid = jwt.decode(expired, SECRET, algorithms=["HS256"])["sid"]
+    # Stand in for MongoDB's lazy TTL sweep: an expired session still stored.
+    Session._get_collection().drop_index("expires_at_1")
+    Session.objects(id=expired_sid).update_one(set__expires_at=Session.objects.get(id=expired_sid).created_at)
+    result = runner.invoke(args=["auth_mongo", "clear-tokens"])
+    assert result.exit_code == 0 and "1 session(s) removed" in result.output
+    assert client.get("/admin/me", headers=bearer(live)).status_code == 200
+    result = runner.invoke(args=["auth_mongo", "clear-tokens", "--forced"])
+    assert "1 session(s) removed" in result.output
+    assert client.get("/admin/me", headers=bearer(live)).status_code == 401
