@@ -144,9 +144,14 @@ def refresh() -> Response:
 
     A refresh token that was already spent ends the whole session (theft).
     """
-    state = get_state()
     body = read_json_object(("refresh_token",))
-    claims = state.tokens.decode(body["refresh_token"], REFRESH)
+    return exchange_refresh_token(body["refresh_token"]), 200
+
+
+def exchange_refresh_token(refresh_token: str) -> dict:
+    """The login-shaped body for a new pair; raises AuthError when refused."""
+    state = get_state()
+    claims = state.tokens.decode(refresh_token, REFRESH)
     user_id, session_id = claims_user_id(claims), claims["sid"]
     now = store.utcnow()
     expires_at = datetime.fromtimestamp(claims["exp"], timezone.utc).replace(tzinfo=None)
@@ -157,7 +162,7 @@ def refresh() -> Response:
             handle_spent_refresh(session_id, user_id, claims["jti"], now)
     return token_pair_body(
         user_id, session_id, expires_at, new_refresh.token, session.get("role"), session.get("change_password")
-    ), 200
+    )
 
 
 def handle_spent_refresh(session_id: str, user_id, jti: str, now: datetime) -> None:

@@ -115,6 +115,8 @@ class Settings:
 def load(app) -> Settings:
     """Set the defaults in ``app.config``, parse and validate them."""
     environ = os.environ
+    if "MONGODB_URI" not in app.config and environ.get("MONGODB_URI"):
+        app.config["MONGODB_URI"] = environ["MONGODB_URI"]
     for env_name, key in LEGACY_ENV.items():
         if key not in app.config and env_name in environ and env_name != "SECRET_KEY":
             app.config[key] = environ[env_name]

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import logging
+
 from flask import Flask, current_app, jsonify
+from pymongo.errors import PyMongoError
 
 from . import config, database
 from .errors import AuthError
 from .tokens import TokenCodec
 
 EXTENSION_KEY = "flask-auth-service-mongo"
+log = logging.getLogger("flask_auth_service_mongo")
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,12 @@ class AuthService:
 
         settings = config.load(app)
         database.connect(settings.mongodb_uri, settings.mongodb_timeout_ms)
-        models.ensure_indexes()
+        try:
+            models.ensure_indexes()
+        except PyMongoError as exc:
+            # The app still starts (and answers 503) while MongoDB is down;
+            # mongoengine creates the indexes again on first use.
+            log.error("could not create the MongoDB indexes: %s", type(exc).__name__)
         tokens = TokenCodec(
             settings.secret_key, settings.algorithm, settings.leeway_seconds, settings.token_cache_size
         )

@@ -1,0 +1,39 @@
+"""A database that cannot be reached fails closed: 503, never a pass, never a 500."""
+import jwt
+import pytest
+
+from conftest import SECRET, bearer
+
+
+@pytest.fixture
+def unreachable_app(make_app):
+    # Nothing listens on port 1: every operation times out quickly.
+    return make_app(MONGODB_URI="mongodb://127.0.0.1:1/unreachable", AUTH_MONGODB_TIMEOUT_MS=200)
+
+
+def valid_looking_token() -> str:
+    claims = {"sub": "6b013a6935dc50d17f512454", "sid": "s", "jti": "j", "type": "access", "iat": 1, "exp": 2**32}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize("flags", [{}, {"TESTING": False, "PROPAGATE_EXCEPTIONS": False}])
+@pytest.mark.parametrize("path", ["/admin/me", "/plain/me", "/plain/any"])
+def test_guarded_views_answer_503_when_the_database_is_down(make_app, flags, path):
+    app = make_app(MONGODB_URI="mongodb://127.0.0.1:1/unreachable", AUTH_MONGODB_TIMEOUT_MS=200, **flags)
+    response = app.test_client().get(path, headers=bearer(valid_looking_token()))
+    assert (response.status_code, response.json) == (503, {"message": "service_unavailable"})
+
+
+def test_login_answers_503_when_the_database_is_down(unreachable_app):
+    response = unreachable_app.test_client().post("/admin/login", json={"username": "alice", "password": "x" * 10})
+    assert (response.status_code, response.json) == (503, {"message": "service_unavailable"})
+
+
+def test_logout_answers_503_when_the_database_is_down(unreachable_app):
+    response = unreachable_app.test_client().post("/admin/logout", headers=bearer(valid_looking_token()))
+    assert (response.status_code, response.json) == (503, {"message": "service_unavailable"})
+
+
+def test_a_bad_token_is_still_refused_before_the_database(unreachable_app):
+    response = unreachable_app.test_client().get("/admin/me", headers=bearer("a.b.c"))
+    assert (response.status_code, response.json) == (401, {"message": "invalid_token"})
