@@ -11,7 +11,7 @@ from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import sessions as store
-from .auth import RoleSpec, allowed_roles, claims_user_id, current_identity, verify_request
+from .auth import RoleSpec, allowed_roles, answers_refusals, claims_user_id, current_identity, verify_request
 from .database import unavailable_on_error
 from .errors import BadCredentials, BadRequest, NotFound, Unauthorized
 from .extension import get_state
@@ -76,6 +76,7 @@ def token_pair_body(user_id, session_id: str, expires_at: datetime, refresh_toke
     }
 
 
+@answers_refusals
 def login(role: RoleSpec = None) -> Response:
     """Check the credentials of the JSON body and open a session."""
     settings = get_state().settings
@@ -130,6 +131,7 @@ def open_session(user: User, hashed: str, role_name: Optional[str]) -> Response:
     return token_pair_body(user.pk, session_id, expires_at, refresh.token, role_name, user.change_password), 200
 
 
+@answers_refusals
 def logout() -> Response:
     """End the session of the request's Bearer token."""
     identity = current_identity() or verify_request()
@@ -139,6 +141,7 @@ def logout() -> Response:
     return {"message": "ok"}, 200
 
 
+@answers_refusals
 def refresh() -> Response:
     """Spend the refresh token of the body for a new pair of the same session.
 
@@ -178,6 +181,7 @@ def handle_spent_refresh(session_id: str, user_id, jti: str, now: datetime) -> N
     raise Unauthorized()
 
 
+@answers_refusals
 def logout_all() -> Response:
     """End every session of the current user, this one included."""
     identity = current_identity() or verify_request()
@@ -191,6 +195,7 @@ def iso(moment: Optional[datetime]) -> Optional[str]:
     return moment.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
 
 
+@answers_refusals
 def sessions() -> Response:
     """The live sessions of the current user, newest first."""
     identity = current_identity() or verify_request()
@@ -210,6 +215,7 @@ def sessions() -> Response:
     return {"message": "ok", "data": data}, 200
 
 
+@answers_refusals
 def revoke_session(session_id: str) -> Response:
     """End one of the current user's own sessions; 404 for any other id."""
     identity = current_identity() or verify_request()

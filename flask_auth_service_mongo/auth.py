@@ -113,15 +113,36 @@ def required(role: RoleSpec = None, require_password_change: Optional[bool] = No
             try:
                 verify_request(role, require_password_change)
             except AuthError as error:
-                # Flask's own handler lookup (flask-restx replaces it on the
-                # app instance), so an app's handler for AuthError wins.
-                app = current_app._get_current_object()
-                return app.make_response(Flask.handle_user_exception(app, error))
+                return refusal_response(error)
             return view(*args, **kwargs)
 
         return wrapper
 
     return decorator
+
+
+def refusal_response(error: AuthError):
+    """The response for ``error`` from the app's handler for it.
+
+    Through Flask's own handler lookup: flask-restx replaces it on the app
+    instance with one that ignores app handlers for HTTP exceptions.
+    """
+    app = current_app._get_current_object()
+    return app.make_response(Flask.handle_user_exception(app, error))
+
+
+def answers_refusals(helper: Callable) -> Callable:
+    """Let a helper return the refusal response instead of raising it, so it
+    reads the same under plain Flask and flask-restx."""
+
+    @functools.wraps(helper)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return helper(*args, **kwargs)
+        except AuthError as error:
+            return refusal_response(error)
+
+    return wrapper
 
 
 def current_identity() -> Optional[Identity]:

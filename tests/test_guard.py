@@ -183,3 +183,5 @@ def test_an_app_handler_for_auth_error_overrides_the_answer(make_app):
     for path in GUARDED:
         response = client.get(path)
         assert (response.status_code, response.json) == (401, {"error": "unauthorized", "custom": True})
+    response = client.post("/admin/login", json={"username": "nobody", "password": "whatever1"})
+    assert (response.status_code, response.json) == (400, {"error": "bad_credentials", "custom": True})
