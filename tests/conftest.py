@@ -7,6 +7,7 @@ import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import mongoengine
+import pymongo
 import pytest
 from flask import jsonify
 
@@ -34,14 +35,25 @@ def pytest_report_header(config):
 wire_only = pytest.mark.skipif(not SERVER_URI, reason="needs a MongoDB wire server (MONGODB_URI)")
 
 
+@pytest.fixture(scope="session")
+def server():
+    """The tests' own client of the server in ``MONGODB_URI`` (None on
+    mongomock): apps may point mongoengine elsewhere, e.g. at a dead port."""
+    if not SERVER_URI:
+        yield None
+        return
+    client = pymongo.MongoClient(SERVER_URI, serverSelectionTimeoutMS=10_000)
+    yield client
+    client.close()
+
+
 @pytest.fixture
-def db_name():
+def db_name(server):
     name = "test_" + uuid.uuid4().hex[:12]
     yield name
-    if SERVER_URI:
-        client = mongoengine.connection.get_connection()
-        client.drop_database(name)
     mongoengine.disconnect()
+    if server is not None:
+        server.drop_database(name)
 
 
 @pytest.fixture
