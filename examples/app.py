@@ -13,7 +13,8 @@ from typing import Optional
 from flask import Blueprint, Flask
 from flask_restx import Api, Resource
 
-from flask_auth_service_mongo import AuthService, api_rest, auth
+from flask_auth_service_mongo import AuthService, MutationMiddleware, Roles, api_rest, auth, schema
+from flask_auth_service_mongo.graphql_view import mount
 from flask_auth_service_mongo.models import Role, User
 from flask_auth_service_mongo.passwords import hash_password
 
@@ -67,6 +68,22 @@ class ApiMe(Resource):
     def get(self):
         user = auth.current_user()
         return {"message": "ok", "data": {"username": user.username, "role": user.role_name}}, 200
+
+
+# /admin/graphql: anyone may refresh, any user change their password; the
+# account operations check AUTH_ADMIN_ROLES themselves.
+mount(
+    view_admin,
+    schema.schema,
+    middleware=[
+        MutationMiddleware(
+            [
+                {"mutation": "refresh_token", "roles": [Roles.IS_AUTHENTICATED_ANONYMOUSLY]},
+                {"mutation": "update_password", "roles": [Roles.IS_AUTHENTICATED_FULLY]},
+            ]
+        )
+    ],
+)
 
 
 def seed_demo_admin(app: Flask) -> None:

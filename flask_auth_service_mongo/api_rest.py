@@ -27,10 +27,10 @@ MAX_FIELD_LENGTH = 1024
 Response = tuple[dict, int]
 
 
-def read_json_object(fields: tuple[str, ...]) -> dict[str, str]:
-    """The request body as an object of exactly ``fields``, all strings; else 400."""
+def read_json_body(max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request body as a JSON object of at most ``max_bytes``; else BadRequest."""
     limit = request.max_content_length
-    request.max_content_length = min(limit, MAX_BODY_BYTES) if limit else MAX_BODY_BYTES
+    request.max_content_length = min(limit, max_bytes) if limit else max_bytes
     try:
         body = json.loads(request.get_data(cache=True))
     except RequestEntityTooLarge:
@@ -39,6 +39,12 @@ def read_json_object(fields: tuple[str, ...]) -> dict[str, str]:
         raise BadRequest({"body": "must be a JSON object"}) from None
     if not isinstance(body, dict):
         raise BadRequest({"body": "must be a JSON object"})
+    return body
+
+
+def read_json_object(fields: tuple[str, ...]) -> dict[str, str]:
+    """The request body as an object of exactly ``fields``, all strings; else 400."""
+    body = read_json_body()
     errors = {key: "unknown field" for key in body if key not in fields}
     for name in fields:
         value = body.get(name)

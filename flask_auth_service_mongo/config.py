@@ -60,6 +60,17 @@ def parse_str(key: str, value: Any) -> str:
     return value
 
 
+def parse_names(key: str, value: Any) -> tuple[str, ...]:
+    """A comma-separated string or a list of names, at least one."""
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{key} must be a comma-separated string or a list of names")
+    names = tuple(n.strip() for n in names if n.strip())
+    if not names:
+        raise ConfigError(f"{key} must name at least one role")
+    return names
+
+
 def parse_algorithm(key: str, value: Any) -> str:
     if value not in ALGORITHMS:
         raise ConfigError(f"{key} must be one of {', '.join(ALGORITHMS)}, got {value!r}")
@@ -85,6 +96,7 @@ KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "AUTH_LAST_USED_INTERVAL_SECONDS": (60, int_parser(1)),
     "AUTH_TOKEN_CACHE_SIZE": (4096, int_parser(0)),
     "AUTH_MONGODB_TIMEOUT_MS": (3000, int_parser(100)),
+    "AUTH_ADMIN_ROLES": ("admin", parse_names),
 }
 
 
@@ -110,6 +122,7 @@ class Settings:
     last_used_interval_seconds: int
     token_cache_size: int
     mongodb_timeout_ms: int
+    admin_roles: tuple[str, ...]
 
 
 def load(app) -> Settings:

@@ -17,7 +17,7 @@ from mongoengine import (
 )
 
 from . import sessions
-from .database import JOURNALED_OPTIONS
+from .database import JOURNALED, JOURNALED_OPTIONS
 
 
 class Role(Document):
@@ -83,6 +83,25 @@ class User(Document):
     def delete(self, *args, **kwargs):
         super().delete(*args, **{**JOURNALED_OPTIONS, **kwargs})
         sessions.end_all(self.pk)
+
+    def replace_password(self, new_hash: str, keep_session: str) -> bool:
+        """The user's own password change: store ``new_hash``, clear
+        ``change_password`` and end every session but ``keep_session``.
+
+        Only if the stored hash is still the one loaded; False otherwise
+        (a concurrent change won).
+        """
+        users = self._get_collection().with_options(write_concern=JOURNALED)
+        updated = users.update_one(
+            {"_id": self.pk, "password": self.password}, {"$set": {"password": new_hash, "change_password": False}}
+        )
+        if updated.modified_count != 1:
+            return False
+        self.password, self.change_password = new_hash, False
+        self._clear_changed_fields()
+        sessions.end_all(self.pk, keep=keep_session)
+        sessions.update_user_state(self.pk, {"change_password": False})
+        return True
 
     def __str__(self) -> str:
         return self.username

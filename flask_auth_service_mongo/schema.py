@@ -1,0 +1,357 @@
+"""GraphQL: the password and account mutations, ready for a graphene 3 schema.
+
+``Query`` and ``Mutation`` hold every field; ``schema`` serves them as they
+are, or compose the mutation classes into a schema of your own (build it with
+``auto_camelcase=False``: field names are snake_case). Resolvers find the
+caller from the request's Bearer token themselves, so one endpoint serves
+anonymous and authenticated operations. A failure is a GraphQL error whose
+``message`` is a machine-readable code.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+import graphene
+from bson import ObjectId
+from bson.errors import InvalidId
+from flask import g
+from graphql import GraphQLError, GraphQLResolveInfo, OperationType
+from graphql_relay import from_global_id
+from mongoengine.errors import NotUniqueError
+
+from . import api_rest, auth, models
+from .database import unavailable_on_error
+from .errors import AuthError, Forbidden, PasswordChangeRequired
+from .extension import get_state
+from .passwords import PasswordPolicyError, check_password, generate_password, hash_password, validate_new_password
+
+MAX_USERNAME_LENGTH = 256
+MAX_PAGE = 1000
+_PASSWORD_CHECKED = "_flask_auth_service_mongo_password_checked"
+
+
+@contextlib.contextmanager
+def graphql_errors() -> Iterator[None]:
+    """Report refusals, policy breaks and database failures as coded GraphQL errors."""
+    try:
+        with unavailable_on_error():
+            yield
+    except AuthError as error:
+        raise GraphQLError(error.message) from None
+    except PasswordPolicyError as error:
+        raise GraphQLError(error.code) from None
+
+
+def caller(roles: auth.RoleSpec = None, password_change_ok: bool = False) -> auth.Identity:
+    """The request's authenticated caller, checked like ``auth.required``.
+
+    ``password_change_ok`` lets in a user who must change their password
+    whatever ``AUTH_REQUIRE_PASSWORD_CHANGE`` says.
+    """
+    identity = auth.current_identity() or auth.verify_request(require_password_change=False)
+    allowed = auth.allowed_roles(roles)
+    if allowed is not None and identity.role not in allowed:
+        raise Forbidden()
+    if not password_change_ok and get_state().settings.require_password_change and identity.change_password:
+        raise PasswordChangeRequired()
+    return identity
+
+
+def admin() -> auth.Identity:
+    return caller(get_state().settings.admin_roles)
+
+
+def find_user(user_id: str) -> models.User:
+    """The user of an id: hex ObjectId, or a relay global id as 0.1.8 gave."""
+    try:
+        pk = ObjectId(user_id)
+    except (InvalidId, TypeError):
+        try:
+            pk = ObjectId(from_global_id(user_id).id)
+        except (InvalidId, TypeError, ValueError):
+            raise GraphQLError("not_found") from None
+    user = models.User.objects(pk=pk).first()
+    if user is None:
+        raise GraphQLError("not_found")
+    return user
+
+
+def find_role(name: str) -> models.Role:
+    role = models.Role.objects(name=name).first()
+    if role is None:
+        raise GraphQLError("role_not_found")
+    return role
+
+
+def check_new_password(password: str, confirmed: str) -> str:
+    if password != confirmed:
+        raise GraphQLError("passwords_do_not_match")
+    return validate_new_password(password, get_state().settings.password_min_length)
+
+
+def new_hash(password: str) -> str:
+    return hash_password(password, get_state().settings.bcrypt_rounds)
+
+
+class Role(graphene.ObjectType):
+    id = graphene.ID(required=True)
+    name = graphene.String(required=True)
+    permissions = graphene.JSONString()
+
+
+class User(graphene.ObjectType):
+    """An account as clients may see it: never the password hash."""
+
+    id = graphene.ID(required=True)
+    username = graphene.String(required=True)
+    role = graphene.Field(Role)
+    active = graphene.Boolean()
+    change_password = graphene.Boolean()
+    created_at = graphene.DateTime()
+
+    @staticmethod
+    def resolve_role(user: models.User, info: GraphQLResolveInfo) -> Optional[models.Role]:
+        # A deleted role leaves a dangling DBRef behind.
+        return user.role if isinstance(user.role, models.Role) else None
+
+
+class UpdatePasswordInput(graphene.InputObjectType):
+    current_password = graphene.String(required=True)
+    new_password = graphene.String(required=True)
+    password_confirmed = graphene.String(required=True)
+
+
+class UpdatePassword(graphene.Mutation):
+    """The caller changes their own password; their other sessions end."""
+
+    class Arguments:
+        input = UpdatePasswordInput(required=True)
+
+    ok = graphene.Boolean()
+
+    @staticmethod
+    @graphql_errors()
+    def mutate(root: Any, info: GraphQLResolveInfo, input: UpdatePasswordInput) -> UpdatePassword:
+        identity = caller(password_change_ok=True)
+        if g.get(_PASSWORD_CHECKED):
+            # One bcrypt check a request: aliases must not multiply guesses.
+            raise GraphQLError("too_many_attempts")
+        setattr(g, _PASSWORD_CHECKED, True)
+        check_new_password(input.new_password, input.password_confirmed)
+        user = models.User.objects(pk=identity.user_id).first()
+        hashed = user.password if user is not None else None
+        if not check_password(input.current_password, hashed, get_state().settings.bcrypt_rounds):
+            raise GraphQLError("current_password_mismatch")
+        if input.new_password == input.current_password:
+            raise GraphQLError("same_password")
+        if not user.replace_password(new_hash(input.new_password), identity.session_id):
+            raise GraphQLError("current_password_mismatch")
+        return UpdatePassword(ok=True)
+
+
+class CreateUserInput(graphene.InputObjectType):
+    username = graphene.String(required=True)
+    password = graphene.String(required=True)
+    password_confirmed = graphene.String(required=True)
+    role = graphene.String(required=True)
+    change_password = graphene.Boolean(default_value=False)
+
+
+class CreateUser(graphene.Mutation):
+    """An admin creates an account."""
+
+    class Arguments:
+        input = CreateUserInput(required=True)
+
+    user = graphene.Field(User)
+
+    @staticmethod
+    @graphql_errors()
+    def mutate(root: Any, info: GraphQLResolveInfo, input: CreateUserInput) -> CreateUser:
+        admin()
+        username = input.username.strip().lower()
+        if len(username) < get_state().settings.username_min_length:
+            raise GraphQLError("username_too_short")
+        if len(username) > MAX_USERNAME_LENGTH or any(c.isspace() for c in username):
+            raise GraphQLError("username_invalid")
+        password = check_new_password(input.password, input.password_confirmed)
+        user = models.User(
+            username=username, password=new_hash(password), role=find_role(input.role),
+            change_password=bool(input.change_password),
+        )
+        try:
+            user.save()
+        except NotUniqueError:
+            raise GraphQLError("username_taken") from None
+        return CreateUser(user=user)
+
+
+class UpdateUserInput(graphene.InputObjectType):
+    id = graphene.ID(required=True)
+    change_password = graphene.Boolean()
+    active = graphene.Boolean()
+    role = graphene.String()
+
+
+class UpdateUser(graphene.Mutation):
+    """An admin changes an account's flag, state or role; deactivation ends its sessions."""
+
+    class Arguments:
+        input = UpdateUserInput(required=True)
+
+    user = graphene.Field(User)
+
+    @staticmethod
+    @graphql_errors()
+    def mutate(root: Any, info: GraphQLResolveInfo, input: UpdateUserInput) -> UpdateUser:
+        admin()
+        user = find_user(input.id)
+        if input.role is not None:
+            user.role = find_role(input.role)
+        if input.change_password is not None:
+            user.change_password = input.change_password
+        if input.active is not None:
+            user.active = input.active
+        user.save()
+        return UpdateUser(user=user)
+
+
+class UserIdInput(graphene.InputObjectType):
+    id = graphene.ID(required=True)
+
+
+class DeleteUser(graphene.Mutation):
+    """An admin deletes an account and every session of it."""
+
+    class Arguments:
+        input = UserIdInput(required=True)
+
+    ok = graphene.Boolean()
+
+    @staticmethod
+    @graphql_errors()
+    def mutate(root: Any, info: GraphQLResolveInfo, input: UserIdInput) -> DeleteUser:
+        admin()
+        find_user(input.id).delete()
+        return DeleteUser(ok=True)
+
+
+class ResetPassword(graphene.Mutation):
+    """An admin gives an account a generated password it must change; its sessions end."""
+
+    class Arguments:
+        input = UserIdInput(required=True)
+
+    password = graphene.String()
+
+    @staticmethod
+    @graphql_errors()
+    def mutate(root: Any, info: GraphQLResolveInfo, input: UserIdInput) -> ResetPassword:
+        admin()
+        user = find_user(input.id)
+        password = generate_password(get_state().settings.reset_password_length)
+        user.password, user.change_password = new_hash(password), True
+        user.save()
+        return ResetPassword(password=password)
+
+
+class RefreshTokenInput(graphene.InputObjectType):
+    refresh_token = graphene.String(required=True)
+
+
+class RefreshToken(graphene.Mutation):
+    """Spend a refresh token for a new pair, as ``api_rest.refresh()`` does."""
+
+    class Arguments:
+        input = RefreshTokenInput(required=True)
+
+    token = graphene.String()
+    access_token = graphene.String()
+    token_type = graphene.String()
+    refresh_token = graphene.String()
+    expires_in = graphene.Int()
+    change_password = graphene.Boolean()
+    role = graphene.String()
+
+    @staticmethod
+    @graphql_errors()
+    def mutate(root: Any, info: GraphQLResolveInfo, input: RefreshTokenInput) -> RefreshToken:
+        return RefreshToken(**api_rest.exchange_refresh_token(input.refresh_token)["data"])
+
+
+class Query(graphene.ObjectType):
+    me = graphene.Field(User)
+    users = graphene.List(
+        graphene.NonNull(User), limit=graphene.Int(default_value=100), offset=graphene.Int(default_value=0)
+    )
+    roles = graphene.List(graphene.NonNull(Role))
+
+    @staticmethod
+    @graphql_errors()
+    def resolve_me(root: Any, info: GraphQLResolveInfo) -> Optional[models.User]:
+        return models.User.objects(pk=caller(password_change_ok=True).user_id).first()
+
+    @staticmethod
+    @graphql_errors()
+    def resolve_users(root: Any, info: GraphQLResolveInfo, limit: int, offset: int) -> list[models.User]:
+        admin()
+        limit, offset = min(max(limit, 0), MAX_PAGE), max(offset, 0)
+        return list(models.User.objects.order_by("username").skip(offset).limit(limit))
+
+    @staticmethod
+    @graphql_errors()
+    def resolve_roles(root: Any, info: GraphQLResolveInfo) -> list[models.Role]:
+        admin()
+        return list(models.Role.objects.order_by("name"))
+
+
+class Mutation(graphene.ObjectType):
+    update_password = UpdatePassword.Field()
+    create_user = CreateUser.Field()
+    update_user = UpdateUser.Field()
+    delete_user = DeleteUser.Field()
+    reset_password = ResetPassword.Field()
+    refresh_token = RefreshToken.Field()
+
+
+schema = graphene.Schema(query=Query, mutation=Mutation, auto_camelcase=False)
+
+
+class Roles:
+    """The two pseudo-roles of ``MutationMiddleware`` rules (0.1.8 values)."""
+
+    IS_AUTHENTICATED_FULLY = "is_authenticated"
+    IS_AUTHENTICATED_ANONYMOUSLY = "is_anonymously"
+
+    @staticmethod
+    def values() -> list[str]:
+        return [Roles.IS_AUTHENTICATED_FULLY, Roles.IS_AUTHENTICATED_ANONYMOUSLY]
+
+
+class MutationMiddleware:
+    """Per-mutation role rules, as in 0.1.8: a graphql-core middleware.
+
+    ``access_control`` lists ``{"mutation": name, "roles": [...]}`` (the first
+    rule for a name wins); roles are role names, ``Roles.IS_AUTHENTICATED_FULLY``
+    (any authenticated user) or ``Roles.IS_AUTHENTICATED_ANONYMOUSLY`` (anyone).
+    A mutation without a rule is left to its resolver. A refused mutation is
+    a GraphQL error (``unauthorized``, ``invalid_token``, ``forbidden``...).
+    """
+
+    def __init__(self, access_control: Iterable[dict]):
+        self.rules: dict[str, frozenset] = {}
+        for rule in access_control:
+            if not isinstance(rule.get("mutation"), str) or rule.get("roles") is None:
+                raise ValueError("each access_control rule needs a 'mutation' name and its 'roles'")
+            self.rules.setdefault(rule["mutation"], auth.allowed_roles(rule["roles"]))
+
+    def resolve(self, next_: Callable, root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        if info.operation.operation is OperationType.MUTATION and info.path.prev is None:
+            roles = self.rules.get(info.field_name)
+            if roles is not None and Roles.IS_AUTHENTICATED_ANONYMOUSLY not in roles:
+                with graphql_errors():
+                    identity = caller(password_change_ok=True)
+                    if Roles.IS_AUTHENTICATED_FULLY not in roles and identity.role not in roles:
+                        raise Forbidden()
+        return next_(root, info, **args)
