@@ -1,0 +1,134 @@
+"""A guarded request costs exactly one database command, counted on the wire.
+
+pymongo's command monitoring sees every command a client sends; the listener
+is registered before the app (and so its client) is created.
+"""
+import contextlib
+from datetime import timedelta
+
+import pytest
+from flask import jsonify
+from pymongo import monitoring
+
+from conftest import bearer, wire_only
+from flask_auth_service_mongo import auth, sessions
+
+pytestmark = wire_only
+
+
+class CommandLog(monitoring.CommandListener):
+    """The commands sent while ``recording()`` is open, as (name, collection)."""
+
+    def __init__(self):
+        self.active = False
+        self.commands = []
+
+    def started(self, event):
+        if self.active:
+            self.commands.append((event.command_name, event.command.get(event.command_name)))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+    @contextlib.contextmanager
+    def recording(self):
+        self.commands = []
+        self.active = True
+        try:
+            yield self.commands
+        finally:
+            self.active = False
+
+
+_LOG = CommandLog()
+_registered = []
+
+
+@pytest.fixture
+def command_log():
+    if not _registered:
+        monitoring.register(_LOG)
+        _registered.append(_LOG)
+    return _LOG
+
+
+@pytest.fixture
+def app(command_log, make_app):
+    app = make_app()
+
+    @app.get("/bench/admin")
+    @auth.required(role="admin")
+    def admin_only():
+        return jsonify(message="ok")
+
+    return app
+
+
+@pytest.fixture
+def token(make_user, login):
+    make_user()
+    return login()["token"]
+
+
+ONE_FIND = [("find", "session")]
+
+
+def test_a_guarded_request_sends_exactly_one_find_on_the_session(client, command_log, token):
+    for _ in range(5):
+        with command_log.recording() as commands:
+            response = client.get("/plain/any", headers=bearer(token))
+        assert response.status_code == 200
+        assert commands == ONE_FIND
+
+
+def test_the_role_check_needs_no_extra_command(client, command_log, token):
+    with command_log.recording() as commands:
+        response = client.get("/bench/admin", headers=bearer(token))
+    assert response.status_code == 200
+    assert commands == ONE_FIND
+
+
+def test_a_refused_role_costs_the_same_single_command(client, command_log, make_user, login):
+    make_user(role="guest")
+    token = login(path="/plain/login")["token"]
+    with command_log.recording() as commands:
+        response = client.get("/bench/admin", headers=bearer(token))
+    assert response.status_code == 403
+    assert commands == ONE_FIND
+
+
+def test_a_revoked_session_is_seen_with_the_same_single_command(client, command_log, token):
+    assert client.post("/admin/logout", headers=bearer(token)).status_code == 200
+    with command_log.recording() as commands:
+        response = client.get("/plain/any", headers=bearer(token))
+    assert (response.status_code, response.json) == (401, {"message": "unauthorized"})
+    assert commands == ONE_FIND
+
+
+def test_a_token_refused_before_the_session_check_sends_no_command(client, command_log, token):
+    with command_log.recording() as commands:
+        assert client.get("/plain/any").status_code == 401
+        assert client.get("/plain/any", headers=bearer(token[:-4] + "AAAA")).status_code == 401
+    assert commands == []
+
+
+def test_the_current_user_costs_one_more_read_only_when_the_view_asks(client, command_log, token):
+    with command_log.recording() as commands:
+        response = client.get("/plain/me", headers=bearer(token))
+    assert response.status_code == 200
+    assert commands == [("find", "session"), ("find", "user")]
+
+
+def test_the_last_use_write_happens_once_an_interval_has_passed(app, client, command_log, token):
+    stale = sessions.utcnow() - timedelta(seconds=app.config["AUTH_LAST_USED_INTERVAL_SECONDS"] + 1)
+    with app.app_context():
+        sessions.collection().update_many({}, {"$set": {"last_used_at": stale}})
+    with command_log.recording() as commands:
+        assert client.get("/plain/any", headers=bearer(token)).status_code == 200
+    assert commands == [("find", "session"), ("update", "session")]
+    with command_log.recording() as commands:
+        assert client.get("/plain/any", headers=bearer(token)).status_code == 200
+    assert commands == ONE_FIND
