@@ -11,8 +11,9 @@ from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import sessions as store
+from . import throttle
 from .auth import RoleSpec, allowed_roles, answers_refusals, claims_user_id, current_identity, verify_request
-from .database import unavailable_on_error
+from .database import JOURNALED, unavailable_on_error
 from .errors import BadCredentials, BadRequest, NotFound, Unauthorized
 from .extension import get_state
 from .models import User
@@ -54,9 +55,20 @@ def read_json_object(fields: tuple[str, ...]) -> dict[str, str]:
             errors[name] = "must be a string"
         elif not value or len(value) > MAX_FIELD_LENGTH:
             errors[name] = f"must be 1 to {MAX_FIELD_LENGTH} characters"
+        elif not is_unicode_text(value):
+            errors[name] = "must be valid Unicode text"
     if errors:
         raise BadRequest(errors)
     return body
+
+
+def is_unicode_text(value: str) -> bool:
+    """False for lone surrogates (JSON allows ``"\\ud800"``; UTF-8 and BSON do not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def epoch(moment: datetime) -> int:
@@ -87,25 +99,29 @@ def login(role: RoleSpec = None) -> Response:
     """Check the credentials of the JSON body and open a session."""
     settings = get_state().settings
     body = read_json_object(("username", "password"))
-    username = body["username"].lower()
+    username, ip = body["username"].lower(), request.remote_addr or ""
     roles = allowed_roles(role)
     with unavailable_on_error():
+        throttle.take_attempt(username, ip)
         user = User.objects(username=username).first()
         hashed = user.password if user is not None else None
         matches = check_password(body["password"], hashed, settings.bcrypt_rounds)
         role_name = user.role_name if user is not None else None
         if not matches or not user.active or (roles is not None and role_name not in roles):
-            log.info("failed login for %r from %s", username, request.remote_addr)
+            log.warning("failed login for %r from %s", username[:128], ip)
             raise BadCredentials()
         if hash_rounds(hashed) < settings.bcrypt_rounds:
             hashed = rehash(user, body["password"], settings.bcrypt_rounds)
-        return open_session(user, hashed, role_name)
+        answer = open_session(user, hashed, role_name)
+        throttle.reset(username, ip)
+        return answer
 
 
 def rehash(user: User, password: str, rounds: int) -> str:
     """Upgrade a hash to the configured cost without ending any session."""
     new_hash = hash_password(password, rounds)
-    updated = User._get_collection().update_one({"_id": user.pk, "password": user.password}, {"$set": {"password": new_hash}})
+    users = User._get_collection().with_options(write_concern=JOURNALED)
+    updated = users.update_one({"_id": user.pk, "password": user.password}, {"$set": {"password": new_hash}})
     if updated.modified_count != 1:
         raise BadCredentials()
     return new_hash

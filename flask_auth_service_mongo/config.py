@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from . import keys
 from .errors import ConfigError
 
 #: 0.1.8 environment variable -> config key.
@@ -23,8 +24,7 @@ LEGACY_ENV = {
     "REQUIRE_PASSWORD_CHANGE": "AUTH_REQUIRE_PASSWORD_CHANGE",
 }
 
-MIN_SECRET_BYTES = 32
-ALGORITHMS = ("HS256", "HS384", "HS512")
+ALGORITHMS = keys.ALGORITHMS
 
 
 def parse_bool(key: str, value: Any) -> bool:
@@ -71,6 +71,13 @@ def parse_names(key: str, value: Any) -> tuple[str, ...]:
     return names
 
 
+def optional(parse: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    def parse_optional(key: str, value: Any) -> Any:
+        return None if value is None else parse(key, value)
+
+    return parse_optional
+
+
 def parse_algorithm(key: str, value: Any) -> str:
     if value not in ALGORITHMS:
         raise ConfigError(f"{key} must be one of {', '.join(ALGORITHMS)}, got {value!r}")
@@ -89,6 +96,7 @@ KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "AUTH_REQUIRE_PASSWORD_CHANGE": (False, parse_bool),
     "AUTH_BCRYPT_ROUNDS": (12, int_parser(4, 31)),
     "AUTH_LOGIN_MAX_ATTEMPTS": (5, int_parser(1)),
+    "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": (None, optional(int_parser(1))),
     "AUTH_LOGIN_LOCKOUT_SECONDS": (900, int_parser(1)),
     "AUTH_ALGORITHM": ("HS256", parse_algorithm),
     "AUTH_LEEWAY_SECONDS": (0, int_parser(0, 300)),
@@ -116,6 +124,7 @@ class Settings:
     require_password_change: bool
     bcrypt_rounds: int
     login_max_attempts: int
+    login_account_max_attempts: int
     login_lockout_seconds: int
     leeway_seconds: int
     refresh_reuse_grace_seconds: int
@@ -123,6 +132,7 @@ class Settings:
     token_cache_size: int
     mongodb_timeout_ms: int
     admin_roles: tuple[str, ...]
+    keys: keys.KeyRing
 
 
 def load(app) -> Settings:
@@ -138,20 +148,23 @@ def load(app) -> Settings:
         app.config.setdefault(key, default)
         app.config[key] = values[key] = parse(key, app.config[key])
 
+    for key in keys.MATERIAL_KEYS:
+        app.config.setdefault(key, None)
     secret = app.config.get("AUTH_SECRET_KEY") or app.config.get("SECRET_KEY")
     secret = secret or environ.get("SECRET_KEY")
-    if not secret:
-        raise ConfigError("AUTH_SECRET_KEY is not set (nor Flask's SECRET_KEY): tokens cannot be signed")
-    if isinstance(secret, bytes):
-        secret = secret.decode("utf-8", "surrogateescape")
-    if not isinstance(secret, str):
-        raise ConfigError("AUTH_SECRET_KEY must be a string")
-    if len(secret.encode("utf-8", "surrogateescape")) < MIN_SECRET_BYTES and not (app.testing or app.debug):
-        raise ConfigError(f"AUTH_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes long")
-    app.config["AUTH_SECRET_KEY"] = secret
+    keyring = keys.load(app.config, secret, lenient=app.testing or app.debug)
+    secret = keyring.signing_key if keyring.algorithm in keys.HMAC_ALGORITHMS else ""
+    if secret:
+        app.config["AUTH_SECRET_KEY"] = secret
+
+    attempts = values["AUTH_LOGIN_MAX_ATTEMPTS"]
+    if values["AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"] is None:
+        values["AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"] = app.config["AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"] = 10 * attempts
+    elif values["AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"] < attempts:
+        raise ConfigError("AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS must not be below AUTH_LOGIN_MAX_ATTEMPTS")
 
     if values["AUTH_REFRESH_TOKEN_EXPIRE_MINUTES"] < values["AUTH_TOKEN_EXPIRE_MINUTES"]:
         raise ConfigError("AUTH_REFRESH_TOKEN_EXPIRE_MINUTES must not be shorter than AUTH_TOKEN_EXPIRE_MINUTES")
 
     fields = {key.removeprefix("AUTH_").lower(): value for key, value in values.items()}
-    return Settings(secret_key=secret, **fields)
+    return Settings(secret_key=secret, keys=keyring, **fields)

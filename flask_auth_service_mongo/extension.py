@@ -50,9 +50,7 @@ class AuthService:
             # The app still starts (and answers 503) while MongoDB is down;
             # mongoengine creates the indexes again on first use.
             log.error("could not create the MongoDB indexes: %s", type(exc).__name__)
-        tokens = TokenCodec(
-            settings.secret_key, settings.algorithm, settings.leeway_seconds, settings.token_cache_size
-        )
+        tokens = TokenCodec(settings.keys, settings.leeway_seconds, settings.token_cache_size)
         app.extensions[EXTENSION_KEY] = State(settings, tokens)
         app.register_error_handler(AuthError, render_error)
         app.cli.add_command(cli.group)

@@ -10,6 +10,7 @@ from typing import Any, Optional
 import jwt
 
 from .errors import InvalidToken, TokenExpired
+from .keys import KeyRing
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -31,9 +32,8 @@ class TokenCodec:
     revocation is unaffected because the session is still checked each time.
     """
 
-    def __init__(self, secret_key: str, algorithm: str, leeway_seconds: int, cache_size: int):
-        self._key = secret_key
-        self._algorithm = algorithm
+    def __init__(self, keys: KeyRing, leeway_seconds: int, cache_size: int):
+        self._keys = keys
         self._leeway = leeway_seconds
         self._cache_size = cache_size
         self._cache: dict[str, dict[str, Any]] = {}
@@ -42,7 +42,9 @@ class TokenCodec:
     def issue(self, kind: str, user_id: str, session_id: str, expires_at: int, now: int) -> IssuedToken:
         jti = uuid.uuid4().hex
         claims = {"sub": user_id, "sid": session_id, "jti": jti, "type": kind, "iat": now, "exp": expires_at}
-        return IssuedToken(jwt.encode(claims, self._key, algorithm=self._algorithm), jti, expires_at)
+        keys = self._keys
+        token = jwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers={"kid": keys.kid})
+        return IssuedToken(token, jti, expires_at)
 
     def decode(self, token: str, kind: str) -> dict[str, Any]:
         """The claims of a valid token of type ``kind``, else InvalidToken/TokenExpired."""
@@ -51,16 +53,19 @@ class TokenCodec:
             if claims is not None and claims["exp"] + self._leeway > time.time():
                 return claims
         try:
+            key = self._keys.verification_key(jwt.get_unverified_header(token).get("kid"))
+            if key is None:
+                raise InvalidToken()
             claims = jwt.decode(
                 token,
-                self._key,
-                algorithms=[self._algorithm],
+                key,
+                algorithms=[self._keys.algorithm],
                 leeway=self._leeway,
                 options={"require": REQUIRED_CLAIMS},
             )
         except jwt.ExpiredSignatureError:
             raise TokenExpired() from None
-        except jwt.InvalidTokenError:
+        except (jwt.InvalidTokenError, UnicodeEncodeError):
             raise InvalidToken() from None
         if claims.get("type") != kind or not all(isinstance(claims[c], str) for c in ("sub", "sid", "jti")):
             raise InvalidToken()

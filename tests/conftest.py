@@ -32,6 +32,12 @@ def pytest_report_header(config):
     return f"database backend: {SERVER_URI or 'mongomock'}"
 
 
+def pytest_terminal_summary(terminalreporter):
+    stats = terminalreporter.stats
+    counts = {what: sum("/test_wire_" in r.nodeid for r in stats.get(what, [])) for what in ("passed", "skipped")}
+    terminalreporter.write_line(f"wire-only tests: {counts['passed']} passed, {counts['skipped']} skipped")
+
+
 wire_only = pytest.mark.skipif(not SERVER_URI, reason="needs a MongoDB wire server (MONGODB_URI)")
 
 
@@ -127,5 +133,31 @@ def login(client):
     return do
 
 
+@pytest.fixture
+def start_app(db_name, tmp_path):
+    """Start examples.app under waitress in a process of its own (wire tests);
+    returns a ``wire_server.AppProcess``, stopped after the test."""
+    from wire_server import AppProcess
+
+    started = []
+
+    def start(**config):
+        settings = {"SECRET_KEY": SECRET, "MONGODB_URI": database_uri(db_name), "AUTH_BCRYPT_ROUNDS": 4, **config}
+        process = AppProcess(tmp_path / f"app{len(started)}.log", settings)
+        started.append(process)
+        process.start()
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def graphql(client, query: str, token: str | None = None, variables: dict | None = None, path: str = "/admin/graphql"):
+    """POST a GraphQL operation, with the Bearer token when given."""
+    body = {"query": query, "variables": variables}
+    return client.post(path, json=body, headers=bearer(token) if token else {})

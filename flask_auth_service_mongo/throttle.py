@@ -1,0 +1,95 @@
+"""Login throttling, counted in MongoDB so that it holds across processes.
+
+Every login attempt with a well-formed body takes one slot from two counters
+before the password is checked: one for the username from the client's IP
+(``AUTH_LOGIN_MAX_ATTEMPTS``) and one for the username from everywhere
+(``AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS``). A success gives the slots back by
+deleting both counters. Taking the slot first, in one atomic update, means a
+burst of parallel guesses cannot slip past the limit.
+
+A counter is forgotten ``AUTH_LOGIN_LOCKOUT_SECONDS`` after its last counted
+attempt (a TTL index lets MongoDB drop it); a used-up counter stays locked
+for that long and attempts made meanwhile do not extend it.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+import mongoengine
+from pymongo.errors import DuplicateKeyError
+
+from .database import JOURNALED, PRIMARY
+from .errors import ServiceUnavailable, TooManyAttempts
+from .extension import get_state
+from .sessions import utcnow
+
+COLLECTION = "login_attempt"
+log = logging.getLogger("flask_auth_service_mongo")
+
+_cached: tuple[Any, Any] = (None, None)
+
+
+def collection():
+    """The counters, with journaled writes, primary reads and a TTL index."""
+    global _cached
+    db = mongoengine.get_db()
+    if _cached[0] is not db:
+        counters = db.get_collection(COLLECTION, write_concern=JOURNALED, read_preference=PRIMARY)
+        counters.create_index("expires_at", expireAfterSeconds=0)
+        _cached = (db, counters)
+    return _cached[1]
+
+
+def counter_ids(username: str, ip: str) -> tuple[str, str]:
+    """Ids of the username+IP and the username counters (hashed: any length,
+    any characters, and no usernames kept in the collection)."""
+
+    def digest(*parts: str) -> str:
+        joined = "\x00".join(parts).encode("utf-8", "surrogatepass")
+        return hashlib.sha256(joined).hexdigest()
+
+    return digest("ip", username, ip), digest("account", username)
+
+
+def take_attempt(username: str, ip: str) -> None:
+    """Count one login attempt; TooManyAttempts when a limit is used up."""
+    settings = get_state().settings
+    now = utcnow()
+    window = timedelta(seconds=settings.login_lockout_seconds)
+    pair, account = counter_ids(username, ip)
+    try:
+        take(pair, settings.login_max_attempts, now, window)
+        take(account, settings.login_account_max_attempts, now, window)
+    except TooManyAttempts:
+        log.warning("login locked out for %r from %s", username[:128], ip)
+        raise
+
+
+def take(counter_id: str, limit: int, now: datetime, window: timedelta) -> None:
+    live = {"_id": counter_id, "expires_at": {"$gt": now}}
+    for _ in range(3):
+        try:
+            collection().update_one(
+                {**live, "count": {"$lt": limit}},
+                {"$inc": {"count": 1}, "$set": {"expires_at": now + window}},
+                upsert=True,
+            )
+            return
+        except DuplicateKeyError:
+            # The counter exists but is used up, or expired and not yet
+            # dropped by the TTL monitor (then start it again).
+            pass
+        held = collection().find_one(live, {"expires_at": 1})
+        if held is not None:
+            raise TooManyAttempts(max(1, math.ceil((held["expires_at"] - now).total_seconds())))
+        collection().delete_one({"_id": counter_id, "expires_at": {"$lte": now}})
+    raise ServiceUnavailable()
+
+
+def reset(username: str, ip: str) -> None:
+    """A successful login: forget the failures of that username."""
+    collection().delete_many({"_id": {"$in": list(counter_ids(username, ip))}})
