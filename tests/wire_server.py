@@ -112,6 +112,9 @@ class WireServer(Process):
         )
         wait_for(lambda: self.check_alive() and self.answers(), START_SECONDS, "wire server")
 
+    def client(self) -> pymongo.MongoClient:
+        return pymongo.MongoClient(self.uri(), serverSelectionTimeoutMS=START_SECONDS * 1000)
+
     def answers(self) -> bool:
         try:
             server_version(self.uri(), seconds=0.5)
