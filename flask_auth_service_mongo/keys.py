@@ -130,14 +130,17 @@ def pem_bytes(name: str, value: Any) -> bytes:
     try:
         return Path(value).expanduser().read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{name}: cannot read the key file {value!r} ({exc.strerror or type(exc).__name__})") from None
+        # The value is not echoed: it may be a secret given in the wrong place.
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"{name} is neither PEM text nor the path of a readable PEM file ({reason})") from None
 
 
 def private_key(name: str, value: Any, algorithm: str) -> Any:
     if not value:
         raise ConfigError(f"{name} is required for {algorithm} (PEM text or the path of a PEM file)")
+    data = pem_bytes(name, value)
     try:
-        key = serialization.load_pem_private_key(pem_bytes(name, value), password=None)
+        key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise ConfigError(f"{name} is not an unencrypted PEM private key") from None
     check_type(name, key.public_key(), algorithm)
