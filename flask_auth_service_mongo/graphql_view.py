@@ -50,6 +50,8 @@ def error_body(message: str, **extensions: Any) -> dict:
 
 def read_operation() -> tuple[str, Optional[dict], Optional[str]]:
     """The query, variables and operation name of the body; BadRequest otherwise."""
+    if not request.is_json:
+        raise BadRequest({"Content-Type": "must be application/json"})
     body = read_json_body(MAX_BODY_BYTES)
     query, variables, name = body.get("query"), body.get("variables"), body.get("operationName")
     if not isinstance(query, str) or not query.strip():
