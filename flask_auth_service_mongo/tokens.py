@@ -67,7 +67,7 @@ class TokenCodec:
             raise TokenExpired() from None
         except (jwt.InvalidTokenError, UnicodeEncodeError):
             raise InvalidToken() from None
-        if claims.get("type") != kind or not all(isinstance(claims[c], str) for c in ("sub", "sid", "jti")):
+        if claims.get("type") != kind or not well_typed(claims):
             raise InvalidToken()
         if kind == ACCESS and self._cache_size:
             self._remember(token, claims)
@@ -86,3 +86,10 @@ class TokenCodec:
         """Drop a token from the cache (it would be refused by its session anyway)."""
         if token:
             self._cache.pop(token, None)
+
+
+def well_typed(claims: dict[str, Any]) -> bool:
+    """String ids and whole-number times (PyJWT also accepts ``"exp": "123"``)."""
+    return all(isinstance(claims[c], str) for c in ("sub", "sid", "jti")) and all(
+        type(claims[c]) is int for c in ("exp", "iat")
+    )
