@@ -1,0 +1,73 @@
+"""schemathesis over the example app's OpenAPI document, in-process (WSGI):
+no request, valid or not, with or without a token, answers a 5xx."""
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from conftest import PASSWORD, bearer
+
+# flask-restx documents the paths but not the request bodies nor the
+# Authorization header of the example app: describe them here so that the
+# fuzzer exercises them too.
+CREDENTIALS = {
+    "type": "object",
+    "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+    "required": ["username", "password"],
+}
+REFRESH = {"type": "object", "properties": {"refresh_token": {"type": "string"}}, "required": ["refresh_token"]}
+AUTHORIZATION = {"name": "Authorization", "in": "header", "type": "string", "required": False}
+
+
+def described(document: dict) -> dict:
+    """The app's document with the bodies and the Authorization header added."""
+    bodies = {"/login": CREDENTIALS, "/refresh": REFRESH}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            parameters = operation.setdefault("parameters", [])
+            parameters.append(AUTHORIZATION)
+            if path in bodies:
+                parameters.append({"name": "payload", "in": "body", "required": True, "schema": bodies[path]})
+    return document
+
+
+@pytest.fixture
+def operations(app, make_user):
+    """Every operation of the app's (described) document, bound to the app."""
+    make_user(username="admin")
+    document = app.test_client().get("/admin/swagger.json").json
+    assert document["swagger"] == "2.0" and "/login" in document["paths"]
+    schema = schemathesis.openapi.from_dict(described(document))
+    schema.app = app
+    return {op.label: op for op in (result.ok() for result in schema.get_all_operations())}
+
+
+# schemathesis' own pytest integration does not support pytest 9 yet: drive
+# its hypothesis strategies directly, one test per operation.
+LABELS = [
+    "POST /login", "POST /logout", "POST /logout-all", "GET /me", "POST /refresh", "GET /sessions",
+    "DELETE /sessions/{session_id}",
+]
+FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def test_the_document_lists_every_operation(operations):
+    assert sorted(operations) == sorted(LABELS)
+
+
+@pytest.mark.parametrize("label", LABELS)
+@pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "with a token"])
+def test_no_operation_answers_a_server_error(operations, client, label, authenticated):
+    headers = {}
+    if authenticated:
+        answer = client.post("/admin/login", json={"username": "admin", "password": PASSWORD})
+        headers = bearer(answer.json["data"]["token"])
+
+    @FUZZ
+    @given(case=operations[label].as_strategy())
+    def check(case):
+        response = case.call(headers=headers)
+        assert response.status_code < 500, (case.method, case.formatted_path, response.status_code)
+
+    check()
