@@ -160,6 +160,7 @@ def logout() -> Response:
     with unavailable_on_error():
         store.end(identity.session_id, identity.user_id)
     get_state().tokens.forget(identity.token)
+    log.info("logout: a session of user %s ended (from %s)", identity.user_id, request.remote_addr)
     return {"message": "ok"}, 200
 
 
@@ -210,6 +211,7 @@ def logout_all() -> Response:
     with unavailable_on_error():
         ended = store.end_all(identity.user_id)
     get_state().tokens.forget(identity.token)
+    log.info("logout everywhere: %d sessions of user %s ended (from %s)", ended, identity.user_id, request.remote_addr)
     return {"message": "ok", "data": {"ended": ended}}, 200
 
 
@@ -247,5 +249,6 @@ def revoke_session(session_id: str) -> Response:
         ended = store.end(session_id, identity.user_id)
     if not ended:
         raise NotFound()
+    log.info("session revoked by user %s (from %s)", identity.user_id, request.remote_addr)
     return {"message": "ok"}, 200
 
