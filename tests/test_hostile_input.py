@@ -188,3 +188,25 @@ def test_a_valid_token_with_a_stranger_session_id_is_unauthorized(client, claims
     token = signed({**claims, "sid": "someone-else's-session"})
     response = client.get("/admin/me", headers=bearer(token))
     assert (response.status_code, response.json) == (401, {"message": "unauthorized"})
+
+
+def test_every_login_failure_answers_with_the_same_bytes_and_headers(client, make_user):
+    make_user()
+    make_user(username="inactive", active=False)
+    make_user(username="viewer", role="viewer")
+    answers = [
+        client.post("/admin/login", json={"username": username, "password": password})
+        for username, password in [
+            ("alice", "wrong password"),
+            ("nobody", PASSWORD),
+            ("inactive", PASSWORD),
+            ("viewer", PASSWORD),
+            ("alice", PASSWORD + "x" * 80),
+        ]
+    ]
+    first = answers[0]
+    assert (first.status_code, first.json) == (400, {"message": "bad_credentials"})
+    for answer in answers[1:]:
+        assert (answer.status_code, answer.get_data(), dict(answer.headers)) == (
+            first.status_code, first.get_data(), dict(first.headers)
+        )
