@@ -18,7 +18,7 @@ from bson.errors import InvalidId
 from flask import g
 from graphql import GraphQLError, GraphQLResolveInfo, OperationType
 from graphql_relay import from_global_id
-from mongoengine.errors import NotUniqueError
+from mongoengine.errors import DoesNotExist, NotUniqueError
 
 from . import api_rest, auth, models
 from .database import unavailable_on_error
@@ -112,8 +112,10 @@ class User(graphene.ObjectType):
 
     @staticmethod
     def resolve_role(user: models.User, info: GraphQLResolveInfo) -> Optional[models.Role]:
-        # A deleted role leaves a dangling DBRef behind.
-        return user.role if isinstance(user.role, models.Role) else None
+        try:
+            return user.role
+        except DoesNotExist:  # the role was deleted
+            return None
 
 
 class UpdatePasswordInput(graphene.InputObjectType):

@@ -167,3 +167,11 @@ def test_me_answers_the_caller_whatever_their_role(client, bob):
     _, token = bob
     assert graphql(client, "{ me { username } }", token).json == {"data": {"me": {"username": "bob"}}}
     assert graphql(client, "{ me { username } }").json["errors"][0]["message"] == "unauthorized"
+
+
+def test_a_user_whose_role_was_deleted_shows_no_role(client, admin_token, bob):
+    Role.objects.get(name="staff").delete()
+    response = graphql(client, "{ users { username role { name } } }", admin_token)
+    assert response.json == {
+        "data": {"users": [{"username": "alice", "role": {"name": "admin"}}, {"username": "bob", "role": None}]}
+    }
