@@ -1,0 +1,124 @@
+"""The applications the benchmark compares, all on one database.
+
+``ours`` is the documented setup (flask-restx login/logout/refresh, guarded
+restx resource and plain views) plus a bare view; ``jwt`` is
+flask-jwt-extended's stateless check; ``jwtdb`` is flask-jwt-extended with a
+MongoDB blocklist and a user loader, the setup its documentation recommends
+for revocation (both loaders on raw pymongo, its cheapest form).
+"""
+from __future__ import annotations
+
+import mongoengine
+from bson import ObjectId
+from flask import Blueprint, Flask, jsonify
+from flask_jwt_extended import JWTManager, create_access_token, jwt_required
+from flask_restx import Api, Resource
+
+from flask_auth_service_mongo import AuthService, api_rest, auth
+from flask_auth_service_mongo.models import Role, User
+from flask_auth_service_mongo.passwords import hash_password
+
+USERNAME = "bench"
+PASSWORD = "bench password"
+ROLE = "admin"
+
+
+def ok():
+    return jsonify(message="ok")
+
+
+def ours(uri: str, secret: str, bcrypt_rounds: int) -> Flask:
+    """Our extension as documented, plus bare views as the baseline."""
+    app = Flask("bench_ours")
+    app.config.update(SECRET_KEY=secret, MONGODB_URI=uri, AUTH_BCRYPT_ROUNDS=bcrypt_rounds)
+    AuthService(app)
+    blueprint = Blueprint("bench", __name__)
+    api = Api(blueprint, doc=False)
+
+    @api.route("/login")
+    class Login(Resource):
+        def post(self):
+            return api_rest.login(role=ROLE)
+
+    @api.route("/logout")
+    class Logout(Resource):
+        @auth.required(role=ROLE)
+        def post(self):
+            return api_rest.logout()
+
+    @api.route("/refresh")
+    class Refresh(Resource):
+        def post(self):
+            return api_rest.refresh()
+
+    @api.route("/guarded")
+    class Guarded(Resource):
+        @auth.required(role=ROLE)
+        def get(self):
+            return {"message": "ok"}
+
+    @api.route("/bare")
+    class Bare(Resource):
+        def get(self):
+            return {"message": "ok"}
+
+    app.register_blueprint(blueprint, url_prefix="/restx")
+    app.add_url_rule("/bare", "bare", ok)
+    app.add_url_rule("/guarded", "guarded", auth.required(role=ROLE)(ok))
+
+    @app.get("/guarded-user")
+    @auth.required(role=ROLE)
+    def guarded_user():
+        return jsonify(message="ok", username=auth.current_user().username)
+
+    return app
+
+
+def jwt_stateless(secret: str) -> Flask:
+    app = Flask("bench_jwt")
+    app.config.update(JWT_SECRET_KEY=secret)
+    JWTManager(app)
+    app.add_url_rule("/guarded", "guarded", jwt_required()(ok))
+    return app
+
+
+def jwt_blocklist(secret: str) -> Flask:
+    """flask-jwt-extended with a blocklist collection and a user loader."""
+    app = Flask("bench_jwtdb")
+    app.config.update(JWT_SECRET_KEY=secret)
+    jwt = JWTManager(app)
+    db = mongoengine.get_db()
+    db.token_blocklist.create_index("jti", unique=True)
+
+    @jwt.token_in_blocklist_loader
+    def revoked(header: dict, payload: dict) -> bool:
+        return db.token_blocklist.find_one({"jti": payload["jti"]}, {"_id": 1}) is not None
+
+    @jwt.user_lookup_loader
+    def load_user(header: dict, payload: dict):
+        return db.user.find_one({"_id": ObjectId(payload["sub"]), "active": {"$ne": False}})
+
+    app.add_url_rule("/guarded", "guarded", jwt_required()(ok))
+    return app
+
+
+def seed(bcrypt_rounds: int) -> str:
+    """Create the benchmark user and role; the user's id."""
+    role = Role.objects(name=ROLE).first() or Role(name=ROLE, permissions={}).save()
+    user = User(username=USERNAME, password=hash_password(PASSWORD, bcrypt_rounds), role=role).save()
+    return str(user.pk)
+
+
+def jwt_token(app: Flask, user_id: str) -> str:
+    with app.app_context():
+        return create_access_token(identity=user_id)
+
+
+def mounted(uri: str, secret: str, bcrypt_rounds: int) -> dict[str, Flask]:
+    """Every benchmark app by URL prefix ("" is ours), built in the right order:
+    ours connects the database the blocklist app then uses."""
+    return {
+        "": ours(uri, secret, bcrypt_rounds),
+        "/jwt": jwt_stateless(secret),
+        "/jwtdb": jwt_blocklist(secret),
+    }

@@ -1,0 +1,465 @@
+"""What a guarded request costs, side by side with flask-jwt-extended.
+
+    python benchmarks/run.py [--quick] [--mongodb-uri URI | --secantus PATH]
+
+Always: Flask's test client on mongomock. With a wire server (``--mongodb-uri``
+or ``BENCH_MONGODB_URI``, or ``--secantus`` to start a SecantusDB server on a
+free loopback port): the test client on that server with the database
+commands per request counted by pymongo's command monitoring, HTTP against
+waitress on loopback with concurrent clients, and the guarded cost with 1k,
+10k and 100k stored sessions. Times are medians and 99th percentiles.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import http.client
+import json
+import os
+import platform
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bson import ObjectId  # noqa: E402
+from pymongo import MongoClient, monitoring  # noqa: E402
+
+import apps  # noqa: E402
+from flask_auth_service_mongo.passwords import check_password, hash_password  # noqa: E402
+
+BARE = "bare Flask view"
+VIEWS = [  # row, path, token
+    (BARE, "/bare", None),
+    ("bare flask-restx resource", "/restx/bare", None),
+    ("ours: guarded plain view", "/guarded", "ours"),
+    ("ours: guarded flask-restx resource", "/restx/guarded", "ours"),
+    ("ours: guarded + current_user()", "/guarded-user", "ours"),
+    ("flask-jwt-extended stateless", "/jwt/guarded", "jwt"),
+    ("flask-jwt-extended blocklist + user loader", "/jwtdb/guarded", "jwt"),
+]
+GUARDED = "ours: guarded plain view"
+CREDENTIALS = {"username": apps.USERNAME, "password": apps.PASSWORD}
+
+Client = Callable[..., tuple]
+Timed = Callable[[str, Callable[[], tuple]], tuple]
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts the commands every client sends while ``row`` is set."""
+
+    def __init__(self) -> None:
+        self.row: Optional[str] = None
+        self.counts: collections.Counter = collections.Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.row is not None:
+            self.counts[self.row] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+COUNTER = CommandCounter()
+monitoring.register(COUNTER)
+
+
+# -- clients -----------------------------------------------------------------
+
+
+def test_clients(mounted: dict) -> Client:
+    """A request through Flask's test client, routed by prefix like the server."""
+    clients = {prefix: app.test_client() for prefix, app in mounted.items()}
+
+    def request(method: str, path: str, token: Optional[str] = None, body: Optional[dict] = None) -> tuple:
+        prefix = "/" + path.split("/")[1]
+        if prefix not in clients:
+            prefix = ""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = clients[prefix].open(path[len(prefix):], method=method, headers=headers, json=body)
+        return response.status_code, response.get_json(silent=True)
+
+    return request
+
+
+def http_client(port: int) -> Client:
+    """A request over one keep-alive HTTP connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def request(method: str, path: str, token: Optional[str] = None, body: Optional[dict] = None) -> tuple:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        connection.request(method, path, body=data, headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+        return response.status, json.loads(payload) if payload else None
+
+    return request
+
+
+# -- scenarios: one step makes one or two timed requests ----------------------
+
+
+def expect(row: str, answer: tuple, status: int = 200) -> dict:
+    if answer[0] != status:
+        raise SystemExit(f"{row}: expected {status}, got {answer[0]} {answer[1]}")
+    return answer[1]
+
+
+def view_step(client: Client, row: str, path: str, token: Optional[str]) -> Callable[[Timed], None]:
+    def step(timed: Timed) -> None:
+        expect(row, timed(row, lambda: client("GET", path, token)))
+
+    return step
+
+
+def login_logout_step(client: Client) -> Callable[[Timed], None]:
+    def step(timed: Timed) -> None:
+        body = expect("login", timed("login", lambda: client("POST", "/restx/login", body=CREDENTIALS)))
+        expect("logout", timed("logout", lambda: client("POST", "/restx/logout", body["data"]["token"])))
+
+    return step
+
+
+def refresh_step(client: Client) -> Callable[[Timed], None]:
+    """Refreshes one session over and over, each time with the newest token."""
+    state: dict[str, str] = {}
+
+    def step(timed: Timed) -> None:
+        if "refresh" not in state:
+            state["refresh"] = expect("login", client("POST", "/restx/login", body=CREDENTIALS))["data"]["refresh_token"]
+        answer = timed("refresh", lambda: client("POST", "/restx/refresh", body={"refresh_token": state["refresh"]}))
+        state["refresh"] = expect("refresh", answer)["data"]["refresh_token"]
+
+    return step
+
+
+def steps_for(client: Client, tokens: dict, views: int, sessions: int) -> list:
+    """(repetitions a round, step) for every row."""
+    steps = [(views, view_step(client, row, path, tokens.get(kind))) for row, path, kind in VIEWS]
+    return steps + [(sessions, login_logout_step(client)), (sessions, refresh_step(client))]
+
+
+# -- measuring -----------------------------------------------------------------
+
+
+def recorder(samples: dict, count_commands: bool) -> Timed:
+    def timed(row: str, request: Callable[[], tuple]) -> tuple:
+        if count_commands:
+            COUNTER.row = row
+        start = time.perf_counter_ns()
+        try:
+            return request()
+        finally:
+            samples[row].append(time.perf_counter_ns() - start)
+            COUNTER.row = None
+
+    return timed
+
+
+def interleaved(steps: list, rounds: int, count_commands: bool = False) -> dict:
+    """Run every step round-robin (a drift of the machine hits all rows alike),
+    after one warm-up round; the samples (ns) by row."""
+    samples: dict[str, list[int]] = collections.defaultdict(list)
+    for count, step in steps:
+        for _ in range(count):
+            step(recorder(collections.defaultdict(list), False))
+    COUNTER.counts.clear()
+    timed = recorder(samples, count_commands)
+    for _ in range(rounds):
+        for count, step in steps:
+            for _ in range(count):
+                step(timed)
+    return samples
+
+
+def concurrent(make_step: Callable[[Client], Callable], port: int, clients: int, seconds: float, limit: int):
+    """``clients`` threads, each on its own connection, until ``seconds`` or
+    ``limit`` requests each; the samples by row and the requests per second."""
+    samples: dict[str, list[int]] = collections.defaultdict(list)
+    lock = threading.Lock()
+    ready = threading.Barrier(clients + 1)
+
+    def worker() -> None:
+        mine: dict[str, list[int]] = collections.defaultdict(list)
+        step = make_step(http_client(port))
+        step(recorder(collections.defaultdict(list), False))  # connect, warm up
+        ready.wait()
+        deadline = time.monotonic() + seconds
+        timed = recorder(mine, False)
+        for _ in range(limit):
+            if time.monotonic() > deadline:
+                break
+            step(timed)
+        with lock:
+            for row, values in mine.items():
+                samples[row].extend(values)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    return samples, {row: len(values) / elapsed for row, values in samples.items()}
+
+
+def us(ns: float) -> str:
+    return f"{ns / 1000:,.0f}"
+
+
+def quantile(values: list[int], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """Print an reStructuredText simple table (pasted as is into README.rst)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    rule = "  ".join("=" * width for width in widths)
+    line = lambda cells: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    print(f"\n{title}\n")
+    print(rule, line(header), rule, *(line(row) for row in rows), rule, sep="\n", flush=True)
+
+
+def timing_rows(samples: dict, extra: Callable[[str], list[str]] = lambda row: []) -> list[list[str]]:
+    bare = statistics.median(samples[BARE])
+    rows = []
+    for row, values in samples.items():
+        median = statistics.median(values)
+        rows.append([row, us(median), us(quantile(values, 0.99)), f"{median / bare:.2f}", len(values), *extra(row)])
+    return rows
+
+
+TIMING = ["request", "median µs", "p99 µs", "× bare", "samples"]
+
+
+# -- databases -----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, seconds: float, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args[0]} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {seconds:.0f}s")
+
+
+@contextmanager
+def started(command: list[str], port: int, **kwargs) -> Iterator[None]:
+    """Run ``command`` (a server on ``port``) for the duration of the block."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+    try:
+        wait_for_port(port, 30, process)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def secantus(executable: str) -> Iterator[str]:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-secantus-") as storage:
+        command = [executable, "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage]
+        with started(command + ["--enable-test-commands"], port):
+            yield f"mongodb://127.0.0.1:{port}"
+
+
+def with_database(uri: str, name: str) -> str:
+    return urlunsplit(urlsplit(uri)._replace(path="/" + name))
+
+
+def fill_sessions(uri: str, total: int) -> None:
+    """Bulk-insert session documents of other users up to ``total`` (on a
+    client of its own: the app's short socket timeout is for requests)."""
+    now = datetime.utcnow().replace(microsecond=0)
+    with MongoClient(uri) as client:
+        collection = client.get_default_database().get_collection("session")
+        have = collection.estimated_document_count()
+        while have < total:
+            batch = min(2000, total - have)
+            document = {
+                "role": apps.ROLE,
+                "change_password": False,
+                "created_at": now,
+                "last_used_at": now,
+                "expires_at": now + timedelta(days=7),
+                "ip": "127.0.0.1",
+                "user_agent": "benchmark",
+            }
+            collection.insert_many(
+                [
+                    {"_id": secrets.token_urlsafe(18), "user": ObjectId(), "refresh_jti": secrets.token_hex(16), **document}
+                    for _ in range(batch)
+                ],
+                ordered=False,
+            )
+            have += batch
+
+
+# -- sections ------------------------------------------------------------------
+
+
+def prepare(uri: str, secret: str, rounds: int) -> tuple[dict, dict]:
+    """Build the apps on ``uri``, seed the user; the apps and the tokens."""
+    mounted = apps.mounted(uri, secret, rounds)
+    user_id = apps.seed(rounds)
+    client = test_clients(mounted)
+    token = expect("login", client("POST", "/restx/login", body=CREDENTIALS))["data"]["token"]
+    return mounted, {"ours": token, "jwt": apps.jwt_token(mounted["/jwt"], user_id)}
+
+
+def test_client_section(title: str, mounted: dict, tokens: dict, size: dict, wire: bool) -> dict:
+    client = test_clients(mounted)
+    steps = steps_for(client, tokens, size["views"], size["sessions"])
+    samples = interleaved(steps, size["rounds"], count_commands=wire)
+    header, extra = TIMING, (lambda row: [])
+    if wire:
+        header = TIMING + ["db commands / request"]
+        extra = lambda row: [f"{COUNTER.counts[row] / len(samples[row]):.2f}"]  # noqa: E731
+    table(title, header, timing_rows(samples, extra))
+    return samples
+
+
+def http_section(uri: str, secret: str, tokens: dict, args: argparse.Namespace, size: dict) -> None:
+    port = free_port()
+    command = [sys.executable, __file__, "--serve", str(port), "--mongodb-uri", uri]
+    command += ["--bcrypt-rounds", str(args.bcrypt_rounds), "--clients", str(args.clients)]
+    env = {**os.environ, "BENCH_SECRET": secret}
+    samples: dict[str, list[int]] = {}
+    rates: dict[str, float] = {}
+    makers = [functools.partial(view_step, row=row, path=path, token=tokens.get(kind)) for row, path, kind in VIEWS]
+    with started(command, port, env=env):
+        for make in makers + [login_logout_step, refresh_step]:
+            found, rate = concurrent(make, port, args.clients, size["seconds"], size["http_limit"])
+            samples.update(found)
+            rates.update(rate)
+    title = f"HTTP, waitress ({args.clients} threads) on loopback, {args.clients} concurrent keep-alive clients, wire server"
+    table(title, TIMING + ["requests / s"], timing_rows(samples, lambda row: [f"{rates[row]:,.0f}"]))
+
+
+def sessions_section(uri: str, mounted: dict, tokens: dict, size: dict) -> None:
+    client = test_clients(mounted)
+    steps = [(size["views"], view_step(client, row, path, tokens.get(kind))) for row, path, kind in VIEWS[:3]]
+    rows = []
+    for total in (1_000, 10_000, 100_000):
+        fill_sessions(uri, total)
+        samples = interleaved(steps, max(1, size["rounds"] // 2), count_commands=True)
+        guarded, bare = statistics.median(samples[GUARDED]), statistics.median(samples[BARE])
+        commands = COUNTER.counts[GUARDED] / len(samples[GUARDED])
+        rows.append([f"{total:,}", us(guarded), us(quantile(samples[GUARDED], 0.99)), us(bare), f"{guarded / bare:.2f}", f"{commands:.2f}"])
+    header = ["stored sessions", "guarded median µs", "guarded p99 µs", "bare median µs", "× bare", "db commands / request"]
+    table("Guarded plain view with many stored sessions, test client, wire server", header, rows)
+
+
+def bcrypt_note(rounds: int) -> None:
+    hashed = hash_password("benchmark password", 12)
+    start = time.perf_counter()
+    check_password("benchmark password", hashed, 12)
+    took = (time.perf_counter() - start) * 1000
+    print(f"\nLogin rows hash with bcrypt at {rounds} rounds; at 12 (the default) one check alone takes {took:.0f} ms.")
+
+
+def describe(args: argparse.Namespace, uri: Optional[str]) -> None:
+    names = ["flask", "flask-restx", "flask-jwt-extended", "PyJWT", "pymongo", "mongomock", "mongoengine", "waitress"]
+    versions = ", ".join(f"{name} {metadata.version(name)}" for name in names)
+    print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; {versions}")
+    if uri:
+        server = MongoClient(uri, serverSelectionTimeoutMS=5000).server_info().get("version", "?")
+        print(f"wire server: {uri} (version {server})")
+    else:
+        print("no wire server: give --mongodb-uri (or BENCH_MONGODB_URI) or --secantus for the wire sections")
+
+
+SIZES = {
+    "full": {"rounds": 20, "views": 100, "sessions": 10, "seconds": 4.0, "http_limit": 4000},
+    "quick": {"rounds": 5, "views": 60, "sessions": 6, "seconds": 1.5, "http_limit": 1000},
+}
+
+
+def benchmark(args: argparse.Namespace, uri: Optional[str]) -> None:
+    size = SIZES["quick" if args.quick else "full"]
+    secret = secrets.token_urlsafe(48)
+    describe(args, uri)
+    mounted, tokens = prepare("mongomock://localhost/flask_auth_bench", secret, args.bcrypt_rounds)
+    test_client_section("Flask test client, mongomock", mounted, tokens, size, wire=False)
+    if uri:
+        database = "flask_auth_bench_" + secrets.token_hex(4)
+        wire_uri = with_database(uri, database)
+        try:
+            mounted, tokens = prepare(wire_uri, secret, args.bcrypt_rounds)
+            test_client_section("Flask test client, wire server", mounted, tokens, size, wire=True)
+            http_section(wire_uri, secret, tokens, args, size)
+            sessions_section(wire_uri, mounted, tokens, size)
+        finally:
+            with MongoClient(uri) as client:
+                client.drop_database(database)
+    bcrypt_note(args.bcrypt_rounds)
+
+
+def serve(args: argparse.Namespace) -> None:
+    """The HTTP server the benchmark starts in a process of its own."""
+    import waitress
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    mounted = apps.mounted(args.mongodb_uri, os.environ["BENCH_SECRET"], args.bcrypt_rounds)
+    root = mounted.pop("")
+    waitress.serve(DispatcherMiddleware(root, mounted), host="127.0.0.1", port=args.serve, threads=args.clients)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples (about a minute)")
+    parser.add_argument("--mongodb-uri", default=os.environ.get("BENCH_MONGODB_URI"), help="a wire server to use")
+    parser.add_argument("--secantus", metavar="PATH", help="start this secantusd-py on a free loopback port")
+    parser.add_argument("--bcrypt-rounds", type=int, default=4, help="cost of the benchmark user's hash")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients and server threads")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args)
+    elif args.secantus:
+        with secantus(args.secantus) as uri:
+            benchmark(args, uri)
+    else:
+        benchmark(args, args.mongodb_uri)
+
+
+if __name__ == "__main__":
+    main()
