@@ -145,7 +145,7 @@ def open_session(user: User, hashed: str, role_name: Optional[str]) -> Response:
         current is None
         or current.get("password") != hashed
         or current.get("active") is False
-        or getattr(role_ref, "id", role_ref) != user.role.pk
+        or getattr(role_ref, "id", role_ref) != user.role_id
         or bool(current.get("change_password")) != bool(user.change_password)
     ):
         store.end(session_id, user.pk)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 from mongoengine import (
+    DoesNotExist,
     BooleanField,
     DateTimeField,
     DictField,
@@ -65,8 +66,17 @@ class User(Document):
 
     @property
     def role_name(self) -> Optional[str]:
-        role = self.role
+        """The name of the user's role; None when it was deleted."""
+        try:
+            role = self.role
+        except DoesNotExist:
+            return None
         return role.name if isinstance(role, Role) else None
+
+    @property
+    def role_id(self):
+        """The id the ``role`` reference points at, without loading the role."""
+        return getattr(self._data.get("role"), "id", None)
 
     def save(self, *args, **kwargs):
         kwargs.setdefault("write_concern", JOURNALED_OPTIONS)

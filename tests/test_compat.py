@@ -70,3 +70,14 @@ def test_a_weaker_legacy_hash_is_upgraded_at_login(make_app):
     assert client.get("/admin/me", headers=bearer(first.json["data"]["token"])).status_code == 200
     again = client.post("/admin/login", json={"username": "legacy", "password": "old-password"})
     assert again.status_code == 200
+
+
+def test_a_user_whose_role_was_deleted_logs_in_without_a_role(client):
+    user_id, _ = insert_legacy_admin(rounds=4)
+    mongoengine.get_db().role.delete_many({})
+    refused = client.post("/admin/login", json={"username": "legacy", "password": "old-password"})
+    assert refused.json == {"message": "bad_credentials"}
+    response = client.post("/plain/login", json={"username": "legacy", "password": "old-password"})
+    assert response.status_code == 200
+    assert response.json["data"]["role"] is None
+    assert client.get("/admin/me", headers=bearer(response.json["data"]["token"])).json == {"message": "forbidden"}
