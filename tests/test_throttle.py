@@ -1,6 +1,7 @@
 """Login throttling: 429 too_many_attempts with Retry-After, counted in MongoDB."""
 import datetime
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import mongoengine
 import pytest
@@ -159,3 +160,14 @@ def test_an_account_limit_below_the_limit_fails_at_start_up(db_name):
     )
     with pytest.raises(ConfigError, match="AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"):
         AuthService(app)
+
+
+def test_parallel_guesses_cannot_exceed_the_limit(app, make_user):
+    make_user()
+
+    def guess(_):
+        return attempt(app.test_client(), password="wrong password").status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(guess, range(12)))
+    assert sorted(statuses) == [400] * 3 + [429] * 9
