@@ -24,8 +24,6 @@ LEGACY_ENV = {
     "REQUIRE_PASSWORD_CHANGE": "AUTH_REQUIRE_PASSWORD_CHANGE",
 }
 
-ALGORITHMS = keys.ALGORITHMS
-
 
 def parse_bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
@@ -79,8 +77,8 @@ def optional(parse: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
 
 
 def parse_algorithm(key: str, value: Any) -> str:
-    if value not in ALGORITHMS:
-        raise ConfigError(f"{key} must be one of {', '.join(ALGORITHMS)}, got {value!r}")
+    if value not in keys.ALGORITHMS:
+        raise ConfigError(f"{key} must be one of {', '.join(keys.ALGORITHMS)}, got {value!r}")
     return value
 
 

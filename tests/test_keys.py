@@ -191,7 +191,7 @@ def test_an_asymmetric_algorithm_needs_no_secret(db_name, rsa_key, monkeypatch):
     [
         ({"AUTH_ALGORITHM": "RS256"}, "AUTH_PRIVATE_KEY", "is required"),
         ({"AUTH_ALGORITHM": "RS256", "AUTH_PRIVATE_KEY": "/no/such/key.pem"}, "AUTH_PRIVATE_KEY", "readable PEM file"),
-        ({"AUTH_ALGORITHM": "RS256", "AUTH_PRIVATE_KEY": "-----BEGIN junk"}, "AUTH_PRIVATE_KEY", "not an unencrypted PEM"),
+        ({"AUTH_ALGORITHM": "RS256", "AUTH_PRIVATE_KEY": "-----BEGIN junk"}, "AUTH_PRIVATE_KEY", "unencrypted PEM"),
         ({"AUTH_ALGORITHM": "ES256", "PRIVATE": "rsa"}, "AUTH_PRIVATE_KEY", "curve secp256r1"),
         ({"AUTH_ALGORITHM": "ES384", "PRIVATE": "es256"}, "AUTH_PRIVATE_KEY", "curve secp384r1"),
         ({"AUTH_ALGORITHM": "RS256", "PRIVATE": "rsa1024"}, "AUTH_PRIVATE_KEY", "at least 2048 bits"),

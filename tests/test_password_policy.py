@@ -18,7 +18,7 @@ def create(runner, password):
 
 @pytest.mark.parametrize(
     "password",
-    ["  spaces  inside  ", "pässwörd ünïcödé", "日本語のパスワード", "🔑🔑🔑🔑🔑🔑🔑🔑", "é" * 36, "x" * 72],
+    ["  spaces  inside  ", "pässwörd ünïcödé", "日本語のパスワード", "🔑" * 8, "é" * 36, "x" * 72],
 )
 def test_spaces_unicode_and_exactly_72_bytes_are_allowed_and_log_in(runner, client, password):
     assert create(runner, password).exit_code == 0
