@@ -83,7 +83,7 @@ def take(counter_id: str, limit: int, now: datetime, window: timedelta) -> None:
             # The counter exists but is used up, or expired and not yet
             # dropped by the TTL monitor (then start it again).
             pass
-        held = collection().find_one(live, {"expires_at": 1})
+        held = collection().find_one({**live, "count": {"$gte": limit}}, {"expires_at": 1})
         if held is not None:
             raise TooManyAttempts(max(1, math.ceil((held["expires_at"] - now).total_seconds())))
         collection().delete_one({"_id": counter_id, "expires_at": {"$lte": now}})
