@@ -65,3 +65,17 @@ def test_a_refresh_token_spent_on_one_process_ends_the_session_when_replayed_on_
     assert status == 200
     assert second.call("POST", "/admin/refresh", {"refresh_token": data["refresh_token"]}) == UNAUTHORIZED
     assert first.call("GET", "/admin/me", token=data["token"]) == UNAUTHORIZED
+
+
+def test_a_password_updated_through_graphql_on_one_process_ends_the_other_sessions_on_both(first, second):
+    caller, other = login(first)["token"], login(second)["token"]
+    mutation = (
+        'mutation { update_password(input: {current_password: "%s", new_password: "a brand new password",'
+        ' password_confirmed: "a brand new password"}) { ok } }' % PASSWORD
+    )
+    assert first.call("POST", "/admin/graphql", {"query": mutation}, token=caller) == (
+        200, {"data": {"update_password": {"ok": True}}}
+    )
+    for process in (first, second):
+        assert process.call("GET", "/admin/me", token=other) == UNAUTHORIZED
+        assert process.call("GET", "/admin/me", token=caller)[0] == 200
