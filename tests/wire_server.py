@@ -2,8 +2,9 @@
 tool, never a dependency of the package) and app processes under waitress,
 all on free loopback ports, every wait bounded.
 
+For .ci/run: ``python tests/wire_server.py port`` prints a free port,
 ``python tests/wire_server.py wait URI`` waits until the server at URI
-answers and prints its version (used by .ci/run).
+answers and prints its version.
 """
 from __future__ import annotations
 
@@ -56,6 +57,14 @@ def server_version(uri: str, seconds: float = START_SECONDS) -> str:
         info = client.server_info()
     extra = f" (SecantusDB {info['secantusVersion']})" if "secantusVersion" in info else ""
     return f"MongoDB {info['version']}{extra}"
+
+
+def decode(body: bytes):
+    """A JSON body, or the raw text of anything else (a 500 page shows up as is)."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
 
 
 class Process:
@@ -161,15 +170,10 @@ class AppProcess(Process):
                 return error.code, decode(error.read())
 
 
-def decode(body: bytes):
-    """A JSON body, or the raw text of anything else (a 500 page shows up as is)."""
-    try:
-        return json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", "replace")
-
-
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["wait"] or len(sys.argv) != 3:
-        sys.exit("usage: python tests/wire_server.py wait URI")
-    print(server_version(sys.argv[2]), flush=True)
+    if sys.argv[1:] == ["port"]:
+        print(free_port())
+    elif sys.argv[1:2] == ["wait"] and len(sys.argv) == 3:
+        print(server_version(sys.argv[2]), flush=True)
+    else:
+        sys.exit("usage: python tests/wire_server.py port | wait URI")
