@@ -1,10 +1,10 @@
 """Racing requests on the real server: one refresh token is spent once, and
 concurrent logins each open a session of their own."""
+
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
 import pytest
-
 from conftest import PASSWORD, wire_only
 
 pytestmark = wire_only

@@ -1,14 +1,14 @@
 """Injected server failures (mongod's ``failCommand`` fail point, scoped to
 the app's connections) answer 503 and leave nothing half-written: what the
 client is told matches what is stored."""
+
 import time
 import uuid
 from datetime import timedelta
 
 import pytest
-from pymongo.errors import OperationFailure
-
 from conftest import bearer, database_uri, wire_only
+from pymongo.errors import OperationFailure
 
 pytestmark = wire_only
 

@@ -4,8 +4,8 @@ the same app processes recover, and what was written survives the crash.
 These tests kill a wire server of their own (``SECANTUSD``, set by .ci/run),
 never the one in ``MONGODB_URI``.
 """
-import pytest
 
+import pytest
 from conftest import PASSWORD, bearer, wire_only
 from wire_server import SERVER_COMMAND, WireServer, wait_for
 
@@ -76,7 +76,7 @@ def test_while_the_database_is_down_every_request_answers_503_and_the_processes_
 
     own_server.start()
     for process in processes:
-        status, body = wait_until_answered(lambda: process.call("GET", "/admin/me", token=token))
+        status, body = wait_until_answered(lambda process=process: process.call("GET", "/admin/me", token=token))
         assert (status, body["data"]["username"]) == (200, "alice")
     assert login_over_http(second)["token"]
     assert second.call("POST", "/admin/refresh", {"refresh_token": refresh_token})[0] == 200
@@ -90,7 +90,10 @@ def test_users_roles_and_sessions_survive_a_crash_of_the_server(own_server, db_n
     own_server.kill()
     own_server.start()
 
-    assert wait_until_answered(lambda: me(client, kept)) == (200, {"message": "ok", "data": {"username": "alice", "role": "admin"}})
+    assert wait_until_answered(lambda: me(client, kept)) == (
+        200,
+        {"message": "ok", "data": {"username": "alice", "role": "admin"}},
+    )
     assert me(client, ended) == (401, {"message": "unauthorized"})
     assert login()["token"]
     with own_server.client() as direct:

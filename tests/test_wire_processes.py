@@ -1,13 +1,15 @@
 """Two app processes under waitress share one database: what one ends, the
 other refuses on the very next request."""
-import pytest
 
+import pytest
 from conftest import PASSWORD, wire_only
+
 from flask_auth_service_mongo.passwords import hash_password
 
 pytestmark = wire_only
 
 UNAUTHORIZED = (401, {"message": "unauthorized"})
+NEW = "a brand new password"
 
 
 @pytest.fixture
@@ -50,13 +52,13 @@ def test_logout_everywhere_on_one_process_ends_the_sessions_opened_on_both(first
 
 def test_a_password_saved_through_the_models_ends_the_sessions_in_every_process(user, first, second):
     tokens = [login(first)["token"], login(second)["token"]]
-    user.password = hash_password("a brand new password", 4)
+    user.password = hash_password(NEW, 4)
     user.save()
     for process in (first, second):
         for token in tokens:
             assert process.call("GET", "/admin/me", token=token) == UNAUTHORIZED
     assert second.call("POST", "/admin/login", {"username": "alice", "password": PASSWORD})[0] == 400
-    assert login(second, "a brand new password")["token"]
+    assert login(second, NEW)["token"]
 
 
 def test_a_refresh_token_spent_on_one_process_ends_the_session_when_replayed_on_the_other(first, second):
@@ -69,12 +71,11 @@ def test_a_refresh_token_spent_on_one_process_ends_the_session_when_replayed_on_
 
 def test_a_password_updated_through_graphql_on_one_process_ends_the_other_sessions_on_both(first, second):
     caller, other = login(first)["token"], login(second)["token"]
-    mutation = (
-        'mutation { update_password(input: {current_password: "%s", new_password: "a brand new password",'
-        ' password_confirmed: "a brand new password"}) { ok } }' % PASSWORD
-    )
+    fields = f'current_password: "{PASSWORD}", new_password: "{NEW}", password_confirmed: "{NEW}"'
+    mutation = "mutation { update_password(input: {" + fields + "}) { ok } }"
     assert first.call("POST", "/admin/graphql", {"query": mutation}, token=caller) == (
-        200, {"data": {"update_password": {"ok": True}}}
+        200,
+        {"data": {"update_password": {"ok": True}}},
     )
     for process in (first, second):
         assert process.call("GET", "/admin/me", token=other) == UNAUTHORIZED

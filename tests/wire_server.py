@@ -6,6 +6,7 @@ For .ci/run: ``python tests/wire_server.py port`` prints a free port,
 ``python tests/wire_server.py wait URI`` waits until the server at URI
 answers and prints its version.
 """
+
 from __future__ import annotations
 
 import json
@@ -116,8 +117,16 @@ class WireServer(Process):
 
     def start(self) -> None:
         self.spawn(
-            [SERVER_COMMAND, "--host", "127.0.0.1", "--port", str(self.port),
-             "--storage-path", str(self.storage), "--enable-test-commands"]
+            [
+                SERVER_COMMAND,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--storage-path",
+                str(self.storage),
+                "--enable-test-commands",
+            ]
         )
         wait_for(lambda: self.check_alive() and self.answers(), START_SECONDS, "wire server")
 
