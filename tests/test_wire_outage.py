@@ -51,16 +51,16 @@ def me(client, token: str) -> tuple:
 
 
 def wait_until_answered(call, seconds=RECOVERY_SECONDS) -> tuple:
-    """Repeat ``call`` until it stops answering 503; any other answer meanwhile fails."""
-    answers = []
+    """Repeat ``call`` while it answers 503 service_unavailable; the first other answer."""
+    last = []
 
     def answered() -> bool:
-        answers.append(call())
-        assert answers[-1] == UNAVAILABLE or answers[-1][0] != 503, answers[-1]
-        return answers[-1][0] != 503
+        last[:] = [call()]
+        assert last[0][0] != 503 or last[0] == UNAVAILABLE, last[0]
+        return last[0] != UNAVAILABLE
 
     wait_for(answered, seconds, "an answer other than 503")
-    return answers[-1]
+    return last[0]
 
 
 def test_while_the_database_is_down_every_request_answers_503_and_the_processes_recover(own_server, processes):
