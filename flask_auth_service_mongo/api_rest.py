@@ -1,12 +1,14 @@
 """REST helpers: each returns ``(body, status)`` for a view or a flask-restx Resource."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 from flask import request
+from pymongo.errors import PyMongoError
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -139,21 +141,33 @@ def open_session(user: User, hashed: str, role_name: Optional[str]) -> Response:
     )
     # A concurrent disable, password or role change may have read the
     # sessions before this one existed: look at the user again after.
-    current = User._get_collection().find_one({"_id": user.pk})
-    role_ref = current.get("role") if current else None
-    if (
-        current is None
-        or current.get("password") != hashed
-        or current.get("active") is False
-        or getattr(role_ref, "id", role_ref) != user.role_id
-        or bool(current.get("change_password")) != bool(user.change_password)
-    ):
+    try:
+        unchanged = user_unchanged(user, hashed)
+    except PyMongoError:
+        with contextlib.suppress(PyMongoError):
+            store.end(session_id, user.pk)
+        raise
+    if not unchanged:
         store.end(session_id, user.pk)
         raise BadCredentials()
     return token_pair_body(user.pk, session_id, expires_at, refresh.token, role_name, user.change_password), 200
 
 
 @answers_refusals
+def user_unchanged(user: User, hashed: str) -> bool:
+    """Whether the stored user still has what the login checked."""
+    current = User._get_collection().find_one({"_id": user.pk})
+    if current is None:
+        return False
+    role_ref = current.get("role")
+    return (
+        current.get("password") == hashed
+        and current.get("active") is not False
+        and getattr(role_ref, "id", role_ref) == user.role_id
+        and bool(current.get("change_password")) == bool(user.change_password)
+    )
+
+
 def logout() -> Response:
     """End the session of the request's Bearer token."""
     identity = current_identity() or verify_request()
@@ -197,7 +211,12 @@ def handle_spent_refresh(session_id: str, user_id, jti: str, now: datetime) -> N
     session = store.find(session_id, user_id)
     if session is not None and session["expires_at"] > now:
         rotated_at = session.get("rotated_at")
-        retried = session.get("prev_refresh_jti") == jti and rotated_at and now - rotated_at <= timedelta(seconds=grace)
+        retried = (
+            grace > 0
+            and session.get("prev_refresh_jti") == jti
+            and rotated_at is not None
+            and now - rotated_at <= timedelta(seconds=grace)
+        )
         if not retried:
             store.end(session_id, user_id)
             log.warning("refresh token replayed: session of user %s ended (from %s)", user_id, request.remote_addr)

@@ -161,9 +161,3 @@ def graphql(client, query: str, token: str | None = None, variables: dict | None
     """POST a GraphQL operation, with the Bearer token when given."""
     body = {"query": query, "variables": variables}
     return client.post(path, json=body, headers=bearer(token) if token else {})
-
-
-def graphql(client, query: str, token: str | None = None, variables: dict | None = None, path: str = "/admin/graphql"):
-    """POST a GraphQL operation, with the Bearer token when given."""
-    body = {"query": query, "variables": variables}
-    return client.post(path, json=body, headers=bearer(token) if token else {})
