@@ -1,23 +1,37 @@
 """``flask auth_mongo ...``: manage roles, users and sessions."""
 from __future__ import annotations
 
+import contextlib
 import json
+from typing import Iterator, NoReturn
 
 import click
 from flask.cli import AppGroup
-from mongoengine.errors import NotUniqueError, ValidationError
+from mongoengine.errors import NotUniqueError, OperationError
 from pymongo.errors import PyMongoError
 
 from . import sessions
+from .database import is_database_failure
 from .extension import get_state
-from .models import Role, User
+from .models import Role, User, UsernamePolicyError, normalize_username
 from .passwords import PasswordPolicyError, hash_password, validate_new_password
 
 group = AppGroup("auth_mongo", help="Manage the roles, users and sessions of flask-auth-service-mongo.")
 
 
-def fail(reason: str) -> None:
+def fail(reason: str) -> NoReturn:
     raise click.ClickException(reason)
+
+
+@contextlib.contextmanager
+def database_errors() -> Iterator[None]:
+    """A database failure ends the command with a one-line reason."""
+    try:
+        yield
+    except (PyMongoError, OperationError) as error:
+        if not is_database_failure(error):
+            raise
+        fail(f"database error: {type(error.__context__ if isinstance(error, OperationError) else error).__name__}")
 
 
 @group.command("role-new")
@@ -31,15 +45,15 @@ def role_new(name: str, permissions: str | None) -> None:
         parsed = None
     if not isinstance(parsed, dict):
         fail("--permissions must be a JSON object")
-    if not name.strip():
+    name = name.strip()
+    if not name:
         fail("--name must not be empty")
-    try:
-        Role(name=name.strip(), permissions=parsed).save()
-    except NotUniqueError:
-        fail(f"role {name!r} already exists")
-    except PyMongoError as exc:
-        fail(f"database error: {type(exc).__name__}")
-    click.echo(f"role {name.strip()!r} created")
+    with database_errors():
+        try:
+            Role(name=name, permissions=parsed).save()
+        except NotUniqueError:
+            fail(f"role {name!r} already exists")
+    click.echo(f"role {name!r} created")
 
 
 @group.command("user-new")
@@ -49,26 +63,24 @@ def role_new(name: str, permissions: str | None) -> None:
 def user_new(role_name: str, username: str, password: str | None) -> None:
     """Create a user with a role."""
     settings = get_state().settings
-    username = username.strip().lower()
-    if len(username) < settings.username_min_length:
-        fail(f"the username needs at least {settings.username_min_length} characters")
+    try:
+        username = normalize_username(username, settings.username_min_length)
+    except UsernamePolicyError as error:
+        fail(str(error))
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         validate_new_password(password, settings.password_min_length)
-    except PasswordPolicyError as exc:
-        fail(str(exc))
-    try:
+    except PasswordPolicyError as error:
+        fail(str(error))
+    with database_errors():
         role = Role.objects(name=role_name).first()
         if role is None:
             fail(f"role {role_name!r} does not exist")
-        User(username=username, password=hash_password(password, settings.bcrypt_rounds), role=role).save()
-    except NotUniqueError:
-        fail(f"user {username!r} already exists")
-    except ValidationError as exc:
-        fail(f"invalid user: {exc.message}")
-    except PyMongoError as exc:
-        fail(f"database error: {type(exc).__name__}")
+        try:
+            User(username=username, password=hash_password(password, settings.bcrypt_rounds), role=role).save()
+        except NotUniqueError:
+            fail(f"user {username!r} already exists")
     click.echo(f"user {username!r} created with role {role_name!r}")
 
 
@@ -76,13 +88,11 @@ def user_new(role_name: str, username: str, password: str | None) -> None:
 @click.option("-u", "--username", required=True)
 def logout_user(username: str) -> None:
     """End every session of a user."""
-    try:
+    with database_errors():
         user = User.objects(username=username.strip().lower()).first()
         if user is None:
             fail(f"user {username!r} does not exist")
         ended = sessions.end_all(user.pk)
-    except PyMongoError as exc:
-        fail(f"database error: {type(exc).__name__}")
     click.echo(f"{ended} session(s) of {user.username!r} ended")
 
 
@@ -90,8 +100,6 @@ def logout_user(username: str) -> None:
 @click.option("--forced", is_flag=True, help="Remove every session, not only the expired ones.")
 def clear_tokens(forced: bool) -> None:
     """Remove expired sessions (MongoDB's TTL index also does, lazily)."""
-    try:
+    with database_errors():
         removed = sessions.clear(sessions.utcnow(), forced=forced)
-    except PyMongoError as exc:
-        fail(f"database error: {type(exc).__name__}")
     click.echo(f"{removed} session(s) removed")

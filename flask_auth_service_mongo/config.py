@@ -7,8 +7,12 @@ start-up, so a bad value fails there with the key's name.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
+
+from pymongo import uri_parser
+from pymongo.errors import PyMongoError
 
 from . import keys
 from .errors import ConfigError
@@ -58,6 +62,27 @@ def parse_str(key: str, value: Any) -> str:
     return value
 
 
+def parse_mongodb_uri(key: str, value: Any) -> str:
+    """A MongoDB URI, given the default database name when it names none."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} must be a MongoDB URI")
+    if value.startswith("mongomock://"):
+        return value
+    if value.startswith("mongodb://"):
+        try:
+            database = uri_parser.parse_uri(value)["database"]
+        except (PyMongoError, ValueError):
+            raise ConfigError(f"{key} is not a valid MongoDB URI") from None
+    elif value.startswith("mongodb+srv://"):
+        database = urlsplit(value).path.strip("/") or None
+    else:
+        raise ConfigError(f"{key} must start with mongodb://, mongodb+srv:// or mongomock://")
+    if database:
+        return value
+    address, _, options = value.partition("?")
+    return address.rstrip("/") + "/" + DEFAULT_DATABASE + ("?" + options if options else "")
+
+
 def parse_names(key: str, value: Any) -> tuple[str, ...]:
     """A comma-separated string or a list of names, at least one."""
     names = value.split(",") if isinstance(value, str) else value
@@ -82,9 +107,11 @@ def parse_algorithm(key: str, value: Any) -> str:
     return value
 
 
+DEFAULT_DATABASE = "flask_auth"
+
 #: key -> (default, parser)
 KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
-    "MONGODB_URI": ("mongodb://localhost:27017/flask_auth", parse_str),
+    "MONGODB_URI": ("mongodb://localhost:27017/" + DEFAULT_DATABASE, parse_mongodb_uri),
     "AUTH_TOKEN_EXPIRE_MINUTES": (60, int_parser(1)),
     "AUTH_REFRESH_TOKEN_EXPIRE_MINUTES": (10080, int_parser(1)),
     "AUTH_WHITE_LIST_TOKEN": (True, parse_bool),
@@ -110,8 +137,8 @@ KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
 class Settings:
     """Parsed configuration, kept in the extension's state."""
 
-    mongodb_uri: str
-    secret_key: str
+    mongodb_uri: str = field(repr=False)
+    secret_key: str = field(repr=False)
     algorithm: str
     token_expire_minutes: int
     refresh_token_expire_minutes: int
@@ -130,7 +157,7 @@ class Settings:
     token_cache_size: int
     mongodb_timeout_ms: int
     admin_roles: tuple[str, ...]
-    keys: keys.KeyRing
+    keys: keys.KeyRing = field(repr=False)
 
 
 def load(app) -> Settings:
@@ -141,6 +168,7 @@ def load(app) -> Settings:
     for env_name, key in LEGACY_ENV.items():
         if key not in app.config and env_name in environ and env_name != "SECRET_KEY":
             app.config[key] = environ[env_name]
+    explicit = set(app.config)
     values = {}
     for key, (default, parse) in KEYS.items():
         app.config.setdefault(key, default)
@@ -157,10 +185,14 @@ def load(app) -> Settings:
 
     attempts = values["AUTH_LOGIN_MAX_ATTEMPTS"]
     if values["AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"] is None:
-        values["AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"] = app.config["AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"] = 10 * attempts
+        values["AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"] = app.config["AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"] = attempts
     elif values["AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"] < attempts:
         raise ConfigError("AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS must not be below AUTH_LOGIN_MAX_ATTEMPTS")
 
+    if "AUTH_REFRESH_TOKEN_EXPIRE_MINUTES" not in explicit:
+        # A session outlives its first access token (0.1.8 knew no refresh lifetime).
+        refresh = max(values["AUTH_REFRESH_TOKEN_EXPIRE_MINUTES"], values["AUTH_TOKEN_EXPIRE_MINUTES"])
+        values["AUTH_REFRESH_TOKEN_EXPIRE_MINUTES"] = app.config["AUTH_REFRESH_TOKEN_EXPIRE_MINUTES"] = refresh
     if values["AUTH_REFRESH_TOKEN_EXPIRE_MINUTES"] < values["AUTH_TOKEN_EXPIRE_MINUTES"]:
         raise ConfigError("AUTH_REFRESH_TOKEN_EXPIRE_MINUTES must not be shorter than AUTH_TOKEN_EXPIRE_MINUTES")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import contextlib
 import functools
 from typing import Iterator
-from urllib.parse import urlsplit
 
 import mongoengine
+from mongoengine.errors import NotUniqueError, OperationError
 from pymongo import ReadPreference
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
@@ -32,8 +32,6 @@ def connect(uri: str, timeout_ms: int) -> None:
         host = "mongodb://" + uri[len(MOCK_SCHEME):]
         mongoengine.connect(host=host, mongo_client_class=in_memory_client_class(), uuidRepresentation="standard")
         return
-    if not urlsplit(uri).path.strip("/"):
-        uri = uri.rstrip("/") + "/flask_auth"
     mongoengine.connect(
         host=uri,
         uuidRepresentation="standard",
@@ -62,10 +60,24 @@ def in_memory_client_class() -> type:
     return InMemoryClient
 
 
+def is_database_failure(error: BaseException) -> bool:
+    """Whether ``error`` is MongoDB failing, also when mongoengine wrapped it
+    (its OperationError keeps the driver's error only as ``__context__``)."""
+    if isinstance(error, PyMongoError):
+        return True
+    return (
+        isinstance(error, OperationError)
+        and not isinstance(error, NotUniqueError)
+        and isinstance(error.__context__, PyMongoError)
+    )
+
+
 @contextlib.contextmanager
 def unavailable_on_error() -> Iterator[None]:
     """Turn any database failure into a 503: an unanswered check never passes."""
     try:
         yield
-    except PyMongoError as exc:
-        raise ServiceUnavailable() from exc
+    except (PyMongoError, OperationError) as error:
+        if not is_database_failure(error):
+            raise
+        raise ServiceUnavailable() from error

@@ -21,6 +21,29 @@ from . import sessions
 from .database import JOURNALED, JOURNALED_OPTIONS
 
 
+MAX_USERNAME_LENGTH = 256
+
+
+class UsernamePolicyError(ValueError):
+    """A new username breaks the policy; ``code`` is machine-readable."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
+
+
+def normalize_username(raw: str, min_length: int) -> str:
+    """The stored form of a new username (lower-case), or UsernamePolicyError."""
+    username = raw.strip().lower()
+    if len(username) < min_length:
+        raise UsernamePolicyError("username_too_short", f"the username needs at least {min_length} characters")
+    if len(username) > MAX_USERNAME_LENGTH or any(c.isspace() or c == "\x00" for c in username):
+        raise UsernamePolicyError(
+            "username_invalid", f"the username must be at most {MAX_USERNAME_LENGTH} characters, without spaces"
+        )
+    return username
+
+
 class Role(Document):
     """A named role; ``permissions`` is free-form, as in 0.1.8."""
 

@@ -26,7 +26,6 @@ from .errors import AuthError, Forbidden, PasswordChangeRequired
 from .extension import get_state
 from .passwords import PasswordPolicyError, check_password, generate_password, hash_password, validate_new_password
 
-MAX_USERNAME_LENGTH = 256
 MAX_PAGE = 1000
 _PASSWORD_CHECKED = "_flask_auth_service_mongo_password_checked"
 
@@ -39,7 +38,7 @@ def graphql_errors() -> Iterator[None]:
             yield
     except AuthError as error:
         raise GraphQLError(error.message) from None
-    except PasswordPolicyError as error:
+    except (PasswordPolicyError, models.UsernamePolicyError) as error:
         raise GraphQLError(error.code) from None
 
 
@@ -172,11 +171,7 @@ class CreateUser(graphene.Mutation):
     @graphql_errors()
     def mutate(root: Any, info: GraphQLResolveInfo, input: CreateUserInput) -> CreateUser:
         admin()
-        username = input.username.strip().lower()
-        if len(username) < get_state().settings.username_min_length:
-            raise GraphQLError("username_too_short")
-        if len(username) > MAX_USERNAME_LENGTH or any(c.isspace() for c in username):
-            raise GraphQLError("username_invalid")
+        username = models.normalize_username(input.username, get_state().settings.username_min_length)
         password = check_new_password(input.password, input.password_confirmed)
         user = models.User(
             username=username, password=new_hash(password), role=find_role(input.role),

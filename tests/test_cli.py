@@ -57,6 +57,7 @@ def test_user_new_prompts_for_the_password_twice(runner):
         (["-r", "admin", "-u", "bo", "--password", "long enough"], "at least 3 characters"),
         (["-r", "admin", "-u", "bob", "--password", "short"], "at least 8 characters"),
         (["-r", "admin", "-u", "bob", "--password", "x" * 73], "72 UTF-8 bytes"),
+        (["-r", "admin", "-u", "b o b", "--password", "long enough"], "without spaces"),
     ],
 )
 def test_user_new_errors_exit_non_zero_with_a_reason(runner, args, reason):

@@ -110,3 +110,36 @@ def test_short_secret_fails_unless_testing_or_debug(db_name):
 def test_bad_values_fail_at_start_up_naming_the_key(db_name, key, value):
     with pytest.raises(ConfigError, match=key):
         build(db_name, SECRET_KEY="k" * 32, **{key: value})
+
+
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("mongodb://db.example:27017", "mongodb://db.example:27017/flask_auth"),
+        ("mongodb://db.example/?replicaSet=rs0", "mongodb://db.example/flask_auth?replicaSet=rs0"),
+        ("mongodb://a,b,c/auth?replicaSet=rs0", "mongodb://a,b,c/auth?replicaSet=rs0"),
+    ],
+)
+def test_a_uri_without_a_database_gets_the_default_one(uri, expected):
+    from flask_auth_service_mongo.config import parse_mongodb_uri
+
+    assert parse_mongodb_uri("MONGODB_URI", uri) == expected
+
+
+@pytest.mark.parametrize("uri", ["not a uri", "http://db.example", "mongodb://", "mongodb://h/?heartbeatFrequencyMS=x"])
+def test_a_malformed_uri_fails_at_start_up(db_name, uri):
+    with pytest.raises(ConfigError, match="MONGODB_URI"):
+        build(db_name, SECRET_KEY="k" * 32, MONGODB_URI=uri)
+
+
+def test_a_legacy_token_lifetime_beyond_a_week_stretches_the_session(db_name, monkeypatch):
+    monkeypatch.setenv("TOKEN_EXPIRE_MINUTES", "43200")
+    app = build(db_name, SECRET_KEY="k" * 32)
+    assert app.config["AUTH_TOKEN_EXPIRE_MINUTES"] == 43200
+    assert app.config["AUTH_REFRESH_TOKEN_EXPIRE_MINUTES"] == 43200
+
+
+def test_the_settings_never_show_the_secret_or_the_uri(db_name):
+    app = build(db_name, SECRET_KEY="a-very-secret-signing-key-of-40-bytes!!!", MONGODB_URI="mongodb://u:pw@h/db")
+    shown = repr(get_state(app).settings)
+    assert "a-very-secret" not in shown and "pw@" not in shown

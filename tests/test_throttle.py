@@ -144,8 +144,16 @@ def test_failures_and_lockouts_are_logged_with_username_and_ip_but_no_password(c
     assert "wrong password" not in text and PASSWORD not in text
 
 
-def test_the_account_limit_defaults_to_ten_times_the_limit(make_app):
-    assert make_app(AUTH_LOGIN_MAX_ATTEMPTS=4).config["AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"] == 40
+def test_by_default_failures_from_any_ips_count_against_the_account(make_app, make_user):
+    app = make_app()
+    assert app.config["AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS"] == app.config["AUTH_LOGIN_MAX_ATTEMPTS"] == 5
+    make_user()
+    client = app.test_client()
+    for n in range(5):
+        fail(client, 1, ip=f"198.51.100.{n}")
+    response = attempt(client, ip="10.0.0.1")
+    assert (response.status_code, response.json) == (429, LOCKED)
+    assert int(response.headers["Retry-After"]) > 0
 
 
 def test_an_account_limit_below_the_limit_fails_at_start_up(db_name):
