@@ -6,6 +6,7 @@ flask-jwt-extended's stateless check; ``jwtdb`` is flask-jwt-extended with a
 MongoDB blocklist and a user loader, the setup its documentation recommends
 for revocation (both loaders on raw pymongo, its cheapest form).
 """
+
 from __future__ import annotations
 
 import mongoengine

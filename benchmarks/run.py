@@ -9,15 +9,19 @@ commands per request counted by pymongo's command monitoring, HTTP against
 waitress on loopback with concurrent clients, and the guarded cost with 1k,
 10k and 100k stored sessions. Times are medians and 99th percentiles.
 """
+
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import cProfile
 import functools
 import http.client
 import json
 import os
 import platform
+import pstats
 import secrets
 import socket
 import statistics
@@ -26,20 +30,17 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from importlib import metadata
-from pathlib import Path
 from typing import Callable, Iterator, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import apps
+from bson import ObjectId
+from pymongo import MongoClient, monitoring
 
-from bson import ObjectId  # noqa: E402
-from pymongo import MongoClient, monitoring  # noqa: E402
-
-import apps  # noqa: E402
-from flask_auth_service_mongo.passwords import check_password, hash_password  # noqa: E402
+from flask_auth_service_mongo.passwords import check_password, hash_password
+from flask_auth_service_mongo.sessions import utcnow
 
 BARE = "bare Flask view"
 VIEWS = [  # row, path, token
@@ -92,7 +93,7 @@ def test_clients(mounted: dict) -> Client:
         if prefix not in clients:
             prefix = ""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = clients[prefix].open(path[len(prefix):], method=method, headers=headers, json=body)
+        response = clients[prefix].open(path[len(prefix) :], method=method, headers=headers, json=body)
         return response.status_code, response.get_json(silent=True)
 
     return request
@@ -119,9 +120,9 @@ def http_client(port: int) -> Client:
 # -- scenarios: one step makes one or two timed requests ----------------------
 
 
-def expect(row: str, answer: tuple, status: int = 200) -> dict:
-    if answer[0] != status:
-        raise SystemExit(f"{row}: expected {status}, got {answer[0]} {answer[1]}")
+def expect(row: str, answer: tuple) -> dict:
+    if answer[0] != 200:
+        raise RuntimeError(f"{row}: expected 200, got {answer[0]} {answer[1]}")
     return answer[1]
 
 
@@ -146,7 +147,8 @@ def refresh_step(client: Client) -> Callable[[Timed], None]:
 
     def step(timed: Timed) -> None:
         if "refresh" not in state:
-            state["refresh"] = expect("login", client("POST", "/restx/login", body=CREDENTIALS))["data"]["refresh_token"]
+            pair = expect("login", client("POST", "/restx/login", body=CREDENTIALS))["data"]
+            state["refresh"] = pair["refresh_token"]
         answer = timed("refresh", lambda: client("POST", "/restx/refresh", body={"refresh_token": state["refresh"]}))
         state["refresh"] = expect("refresh", answer)["data"]["refresh_token"]
 
@@ -196,20 +198,25 @@ def concurrent(make_step: Callable[[Client], Callable], port: int, clients: int,
     """``clients`` threads, each on its own connection, until ``seconds`` or
     ``limit`` requests each; the samples by row and the requests per second."""
     samples: dict[str, list[int]] = collections.defaultdict(list)
+    errors: list[BaseException] = []
     lock = threading.Lock()
-    ready = threading.Barrier(clients + 1)
+    ready = threading.Barrier(clients + 1, timeout=60)
 
     def worker() -> None:
         mine: dict[str, list[int]] = collections.defaultdict(list)
-        step = make_step(http_client(port))
-        step(recorder(collections.defaultdict(list), False))  # connect, warm up
-        ready.wait()
-        deadline = time.monotonic() + seconds
-        timed = recorder(mine, False)
-        for _ in range(limit):
-            if time.monotonic() > deadline:
-                break
-            step(timed)
+        try:
+            step = make_step(http_client(port))
+            step(recorder(collections.defaultdict(list), False))  # connect, warm up
+            ready.wait()
+            deadline = time.monotonic() + seconds
+            timed = recorder(mine, False)
+            for _ in range(limit):
+                if time.monotonic() > deadline:
+                    break
+                step(timed)
+        except (OSError, RuntimeError, threading.BrokenBarrierError) as error:
+            errors.append(error)
+            ready.abort()
         with lock:
             for row, values in mine.items():
                 samples[row].extend(values)
@@ -217,10 +224,14 @@ def concurrent(make_step: Callable[[Client], Callable], port: int, clients: int,
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     for thread in threads:
         thread.start()
-    ready.wait()
     start = time.perf_counter()
+    with contextlib.suppress(threading.BrokenBarrierError):
+        ready.wait()
+        start = time.perf_counter()
     for thread in threads:
         thread.join()
+    if errors:
+        raise errors[0]
     elapsed = time.perf_counter() - start
     return samples, {row: len(values) / elapsed for row, values in samples.items()}
 
@@ -234,13 +245,21 @@ def quantile(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+STARTED = time.monotonic()
+
+
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    """Print an reStructuredText simple table (pasted as is into README.rst)."""
+    """Print a reStructuredText simple table (pasted as is into README.rst)."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     rule = "  ".join("=" * width for width in widths)
-    line = lambda cells: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+
+    def line(cells: list) -> str:
+        first, *rest = (str(cell) for cell in cells)
+        return "  ".join([first.ljust(widths[0]), *(cell.rjust(w) for cell, w in zip(rest, widths[1:]))])
+
     print(f"\n{title}\n")
-    print(rule, line(header), rule, *(line(row) for row in rows), rule, sep="\n", flush=True)
+    print(rule, line(header), rule, *(line(row) for row in rows), rule, sep="\n")
+    print(f"({time.monotonic() - STARTED:.0f} s since the start)", flush=True)
 
 
 def timing_rows(samples: dict, extra: Callable[[str], list[str]] = lambda row: []) -> list[list[str]]:
@@ -277,7 +296,7 @@ def wait_for_port(port: int, seconds: float, process: subprocess.Popen) -> None:
     raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {seconds:.0f}s")
 
 
-@contextmanager
+@contextlib.contextmanager
 def started(command: list[str], port: int, **kwargs) -> Iterator[None]:
     """Run ``command`` (a server on ``port``) for the duration of the block."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
@@ -292,7 +311,7 @@ def started(command: list[str], port: int, **kwargs) -> Iterator[None]:
             process.kill()
 
 
-@contextmanager
+@contextlib.contextmanager
 def secantus(executable: str) -> Iterator[str]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-secantus-") as storage:
@@ -308,7 +327,7 @@ def with_database(uri: str, name: str) -> str:
 def fill_sessions(uri: str, total: int) -> None:
     """Bulk-insert session documents of other users up to ``total`` (on a
     client of its own: the app's short socket timeout is for requests)."""
-    now = datetime.utcnow().replace(microsecond=0)
+    now = utcnow()
     with MongoClient(uri) as client:
         collection = client.get_default_database().get_collection("session")
         have = collection.estimated_document_count()
@@ -325,7 +344,12 @@ def fill_sessions(uri: str, total: int) -> None:
             }
             collection.insert_many(
                 [
-                    {"_id": secrets.token_urlsafe(18), "user": ObjectId(), "refresh_jti": secrets.token_hex(16), **document}
+                    {
+                        "_id": secrets.token_urlsafe(18),
+                        "user": ObjectId(),
+                        "refresh_jti": secrets.token_hex(16),
+                        **document,
+                    }
                     for _ in range(batch)
                 ],
                 ordered=False,
@@ -345,7 +369,7 @@ def prepare(uri: str, secret: str, rounds: int) -> tuple[dict, dict]:
     return mounted, {"ours": token, "jwt": apps.jwt_token(mounted["/jwt"], user_id)}
 
 
-def test_client_section(title: str, mounted: dict, tokens: dict, size: dict, wire: bool) -> dict:
+def test_client_section(title: str, mounted: dict, tokens: dict, size: dict, wire: bool) -> None:
     client = test_clients(mounted)
     steps = steps_for(client, tokens, size["views"], size["sessions"])
     samples = interleaved(steps, size["rounds"], count_commands=wire)
@@ -354,7 +378,6 @@ def test_client_section(title: str, mounted: dict, tokens: dict, size: dict, wir
         header = TIMING + ["db commands / request"]
         extra = lambda row: [f"{COUNTER.counts[row] / len(samples[row]):.2f}"]  # noqa: E731
     table(title, header, timing_rows(samples, extra))
-    return samples
 
 
 def http_section(uri: str, secret: str, tokens: dict, args: argparse.Namespace, size: dict) -> None:
@@ -370,7 +393,7 @@ def http_section(uri: str, secret: str, tokens: dict, args: argparse.Namespace, 
             found, rate = concurrent(make, port, args.clients, size["seconds"], size["http_limit"])
             samples.update(found)
             rates.update(rate)
-    title = f"HTTP, waitress ({args.clients} threads) on loopback, {args.clients} concurrent keep-alive clients, wire server"
+    title = f"HTTP on loopback: waitress ({args.clients} threads), {args.clients} keep-alive clients, wire server"
     table(title, TIMING + ["requests / s"], timing_rows(samples, lambda row: [f"{rates[row]:,.0f}"]))
 
 
@@ -383,8 +406,10 @@ def sessions_section(uri: str, mounted: dict, tokens: dict, size: dict) -> None:
         samples = interleaved(steps, max(1, size["rounds"] // 2), count_commands=True)
         guarded, bare = statistics.median(samples[GUARDED]), statistics.median(samples[BARE])
         commands = COUNTER.counts[GUARDED] / len(samples[GUARDED])
-        rows.append([f"{total:,}", us(guarded), us(quantile(samples[GUARDED], 0.99)), us(bare), f"{guarded / bare:.2f}", f"{commands:.2f}"])
-    header = ["stored sessions", "guarded median µs", "guarded p99 µs", "bare median µs", "× bare", "db commands / request"]
+        p99 = quantile(samples[GUARDED], 0.99)
+        rows.append([f"{total:,}", us(guarded), us(p99), us(bare), f"{guarded / bare:.2f}", f"{commands:.2f}"])
+    header = ["stored sessions", "guarded median µs", "guarded p99 µs", "bare median µs", "× bare"]
+    header.append("db commands / request")
     table("Guarded plain view with many stored sessions, test client, wire server", header, rows)
 
 
@@ -401,10 +426,21 @@ def describe(args: argparse.Namespace, uri: Optional[str]) -> None:
     versions = ", ".join(f"{name} {metadata.version(name)}" for name in names)
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; {versions}")
     if uri:
-        server = MongoClient(uri, serverSelectionTimeoutMS=5000).server_info().get("version", "?")
+        with MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+            server = client.server_info().get("version", "?")
         print(f"wire server: {uri} (version {server})")
     else:
-        print("no wire server: give --mongodb-uri (or BENCH_MONGODB_URI) or --secantus for the wire sections")
+        print("no wire server (--mongodb-uri, BENCH_MONGODB_URI, --secantus or SECANTUSD): mongomock only")
+
+
+def profile(mounted: dict, tokens: dict, size: dict) -> None:
+    """Where the time of a guarded request goes, on mongomock."""
+    step = view_step(test_clients(mounted), GUARDED, "/guarded", tokens["ours"])
+    timed = recorder(collections.defaultdict(list), False)
+    profiler = cProfile.Profile()
+    profiler.runcall(lambda: [step(timed) for _ in range(size["views"] * size["rounds"])])
+    print(f"\n{GUARDED}, Flask test client, mongomock, cProfile:")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
 
 
 SIZES = {
@@ -418,6 +454,8 @@ def benchmark(args: argparse.Namespace, uri: Optional[str]) -> None:
     secret = secrets.token_urlsafe(48)
     describe(args, uri)
     mounted, tokens = prepare("mongomock://localhost/flask_auth_bench", secret, args.bcrypt_rounds)
+    if args.profile:
+        return profile(mounted, tokens, size)
     test_client_section("Flask test client, mongomock", mounted, tokens, size, wire=False)
     if uri:
         database = "flask_auth_bench_" + secrets.token_hex(4)
@@ -447,18 +485,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (about a minute)")
     parser.add_argument("--mongodb-uri", default=os.environ.get("BENCH_MONGODB_URI"), help="a wire server to use")
-    parser.add_argument("--secantus", metavar="PATH", help="start this secantusd-py on a free loopback port")
+    parser.add_argument(
+        "--secantus",
+        metavar="PATH",
+        default=os.environ.get("SECANTUSD"),
+        help="without --mongodb-uri: start this secantusd-py on a free loopback port (default: $SECANTUSD)",
+    )
+    parser.add_argument("--profile", action="store_true", help="only profile guarded requests (cProfile)")
     parser.add_argument("--bcrypt-rounds", type=int, default=4, help="cost of the benchmark user's hash")
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients and server threads")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args)
-    elif args.secantus:
+    elif args.mongodb_uri or not args.secantus:
+        benchmark(args, args.mongodb_uri)
+    else:
         with secantus(args.secantus) as uri:
             benchmark(args, uri)
-    else:
-        benchmark(args, args.mongodb_uri)
 
 
 if __name__ == "__main__":

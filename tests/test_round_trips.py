@@ -3,14 +3,15 @@
 pymongo's command monitoring sees every command a client sends; the listener
 is registered before the app (and so its client) is created.
 """
+
 import contextlib
 from datetime import timedelta
 
 import pytest
+from conftest import bearer, wire_only
 from flask import jsonify
 from pymongo import monitoring
 
-from conftest import bearer, wire_only
 from flask_auth_service_mongo import auth, sessions
 
 pytestmark = wire_only
