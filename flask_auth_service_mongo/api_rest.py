@@ -15,7 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from . import sessions as store
 from . import throttle
 from .auth import RoleSpec, allowed_roles, answers_refusals, claims_user_id, current_identity, verify_request
-from .database import JOURNALED, unavailable_on_error
+from .database import JOURNALED, PRIMARY, unavailable_on_error
 from .errors import BadCredentials, BadRequest, NotFound, Unauthorized
 from .extension import get_state
 from .models import User
@@ -89,7 +89,7 @@ def token_pair_body(user_id, session_id: str, expires_at: datetime, refresh_toke
             "access_token": access.token,
             "token_type": "Bearer",
             "refresh_token": refresh_token,
-            "expires_in": state.settings.token_expire_minutes,
+            "expires_in": round((access_expiry - now).total_seconds() / 60),
             "change_password": bool(change_password),
             "role": role,
         },
@@ -105,7 +105,7 @@ def login(role: RoleSpec = None) -> Response:
     roles = allowed_roles(role)
     with unavailable_on_error():
         throttle.take_attempt(username, ip)
-        user = User.objects(username=username).first()
+        user = User.objects(username=username).read_preference(PRIMARY).first()
         hashed = user.password if user is not None else None
         matches = check_password(body["password"], hashed, settings.bcrypt_rounds)
         role_name = user.role_name if user is not None else None
@@ -156,7 +156,7 @@ def open_session(user: User, hashed: str, role_name: Optional[str]) -> Response:
 @answers_refusals
 def user_unchanged(user: User, hashed: str) -> bool:
     """Whether the stored user still has what the login checked."""
-    current = User._get_collection().find_one({"_id": user.pk})
+    current = User._get_collection().with_options(read_preference=PRIMARY).find_one({"_id": user.pk})
     if current is None:
         return False
     role_ref = current.get("role")
@@ -168,6 +168,7 @@ def user_unchanged(user: User, hashed: str) -> bool:
     )
 
 
+@answers_refusals
 def logout() -> Response:
     """End the session of the request's Bearer token."""
     identity = current_identity() or verify_request()

@@ -14,7 +14,7 @@ from bson.errors import InvalidId
 from flask import Flask, current_app, g, request
 
 from . import sessions
-from .database import unavailable_on_error
+from .database import PRIMARY, unavailable_on_error
 from .errors import AuthError, Forbidden, InvalidToken, PasswordChangeRequired, Unauthorized
 from .extension import get_state
 from .models import User
@@ -76,7 +76,7 @@ def identify(token: str) -> Identity:
                 claims["sid"], user_id, session.get("last_used_at"), now, state.settings.last_used_interval_seconds
             )
             return Identity(user_id, claims["sid"], session.get("role"), bool(session.get("change_password")), token)
-        user = User.objects(pk=user_id, active__ne=False).first()
+        user = active_user(user_id)
         if user is None:
             raise Unauthorized()
         return Identity(user_id, claims["sid"], user.role_name, bool(user.change_password), token)
@@ -150,14 +150,25 @@ def current_identity() -> Optional[Identity]:
 
 
 def current_user() -> Optional[User]:
-    """The authenticated user of this request, loaded on first use, or None."""
+    """The authenticated user of this request, loaded on first use, or None.
+
+    Raises Unauthorized when the user was deleted or disabled since the check.
+    """
     identity = current_identity()
     if identity is None:
         return None
     if _USER not in g:
         with unavailable_on_error():
-            setattr(g, _USER, User.objects(pk=identity.user_id).first())
+            user = active_user(identity.user_id)
+        if user is None:
+            raise Unauthorized()
+        setattr(g, _USER, user)
     return g.get(_USER)
+
+
+def active_user(user_id: ObjectId) -> Optional[User]:
+    """The active user of that id, read on the primary; None otherwise."""
+    return User.objects(pk=user_id, active__ne=False).read_preference(PRIMARY).first()
 
 
 def verify_token(token: str) -> User:
@@ -166,7 +177,7 @@ def verify_token(token: str) -> User:
         raise Unauthorized()
     identity = identify(token)
     with unavailable_on_error():
-        user = User.objects(pk=identity.user_id, active__ne=False).first()
+        user = active_user(identity.user_id)
     if user is None:
         raise Unauthorized()
     return user

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import logging
+import time
 
 from flask import Flask, current_app, jsonify
 from pymongo.errors import PyMongoError
@@ -40,20 +41,46 @@ class AuthService:
     def init_app(self, app: Flask) -> None:
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("AuthService is already registered on this application")
-        from . import cli, models
+        from . import cli
 
         settings = config.load(app)
         database.connect(settings.mongodb_uri, settings.mongodb_timeout_ms)
-        try:
-            models.ensure_indexes()
-        except PyMongoError as exc:
-            # The app still starts (and answers 503) while MongoDB is down;
-            # mongoengine creates the indexes again on first use.
-            log.error("could not create the MongoDB indexes: %s", type(exc).__name__)
+        if not create_indexes():
+            # The app still starts (and answers 503) while MongoDB is down,
+            # and creates the indexes once it answers again.
+            app.before_request(IndexRetry())
         tokens = TokenCodec(settings.keys, settings.leeway_seconds, settings.token_cache_size)
         app.extensions[EXTENSION_KEY] = State(settings, tokens)
         app.register_error_handler(AuthError, render_error)
         app.cli.add_command(cli.group)
+
+
+def create_indexes() -> bool:
+    from . import models
+
+    try:
+        models.ensure_indexes()
+    except PyMongoError as error:
+        log.error("could not create the MongoDB indexes: %s", type(error).__name__)
+        return False
+    return True
+
+
+class IndexRetry:
+    """A before-request hook that creates the indexes, at most one try per
+    ``INTERVAL`` seconds, until it succeeds once."""
+
+    INTERVAL = 30.0
+
+    def __init__(self) -> None:
+        self.done = False
+        self.next_try = 0.0
+
+    def __call__(self) -> None:
+        if self.done or time.monotonic() < self.next_try:
+            return
+        self.next_try = time.monotonic() + self.INTERVAL
+        self.done = create_indexes()
 
 
 def get_state(app: Flask | None = None) -> State:

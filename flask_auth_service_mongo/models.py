@@ -103,17 +103,22 @@ class User(Document):
 
     def save(self, *args, **kwargs):
         kwargs.setdefault("write_concern", JOURNALED_OPTIONS)
-        changed = set(self._get_changed_fields()) if self.pk is not None else set()
+        existing = self.pk is not None
+        ends_sessions = existing and (not self.active or "password" in self._get_changed_fields())
+        if ends_sessions:
+            # Before the write too: one that fails half-way leaves no session.
+            sessions.end_all(self.pk)
         if self.created_at is None:
             self.created_at = sessions.utcnow()
         result = super().save(*args, **kwargs)
-        if "password" in changed or ("active" in changed and not self.active):
-            sessions.end_all(self.pk)
-        elif changed & {"role", "change_password"}:
+        if ends_sessions:
+            sessions.end_all(self.pk)  # and none opened by a login racing it
+        elif existing:
             sessions.update_user_state(self.pk, {"role": self.role_name, "change_password": self.change_password})
         return result
 
     def delete(self, *args, **kwargs):
+        sessions.end_all(self.pk)
         super().delete(*args, **{**JOURNALED_OPTIONS, **kwargs})
         sessions.end_all(self.pk)
 
@@ -124,6 +129,7 @@ class User(Document):
         Only if the stored hash is still the one loaded; False otherwise
         (a concurrent change won).
         """
+        sessions.end_all(self.pk, keep=keep_session)
         users = self._get_collection().with_options(write_concern=JOURNALED)
         updated = users.update_one(
             {"_id": self.pk, "password": self.password}, {"$set": {"password": new_hash, "change_password": False}}

@@ -10,23 +10,25 @@ anonymous and authenticated operations. A failure is a GraphQL error whose
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 import graphene
 from bson import ObjectId
 from bson.errors import InvalidId
-from flask import g
+from flask import g, request
 from graphql import GraphQLError, GraphQLResolveInfo, OperationType
 from graphql_relay import from_global_id
 from mongoengine.errors import DoesNotExist, NotUniqueError
 
-from . import api_rest, auth, models
+from . import api_rest, auth, models, throttle
 from .database import unavailable_on_error
 from .errors import AuthError, Forbidden, PasswordChangeRequired
 from .extension import get_state
 from .passwords import PasswordPolicyError, check_password, generate_password, hash_password, validate_new_password
 
 MAX_PAGE = 1000
+log = logging.getLogger("flask_auth_service_mongo")
 _PASSWORD_CHECKED = "_flask_auth_service_mongo_password_checked"
 
 
@@ -140,10 +142,16 @@ class UpdatePassword(graphene.Mutation):
             raise GraphQLError("too_many_attempts")
         setattr(g, _PASSWORD_CHECKED, True)
         check_new_password(input.new_password, input.password_confirmed)
+        # Guesses of the current password with a stolen token are throttled
+        # like logins, per account.
+        attempt_key = f"update_password:{identity.user_id}"
+        throttle.take_attempt(attempt_key, request.remote_addr or "")
         user = models.User.objects(pk=identity.user_id).first()
         hashed = user.password if user is not None else None
         if not check_password(input.current_password, hashed, get_state().settings.bcrypt_rounds):
+            log.warning("current password mismatch for user %s from %s", identity.user_id, request.remote_addr)
             raise GraphQLError("current_password_mismatch")
+        throttle.reset(attempt_key, request.remote_addr or "")
         if input.new_password == input.current_password:
             raise GraphQLError("same_password")
         if not user.replace_password(new_hash(input.new_password), identity.session_id):

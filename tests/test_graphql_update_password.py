@@ -133,3 +133,12 @@ def test_one_password_check_per_request(client, make_user, login):
     assert [e["message"] for e in response.json["errors"]] == [
         "current_password_mismatch", "too_many_attempts", "too_many_attempts"
     ]
+
+
+def test_guessing_the_current_password_is_throttled_like_logins(client, make_user, login):
+    make_user()
+    token = login()["token"]
+    for _ in range(5):
+        assert error_message(update(client, token, current="wrong guess")) == "current_password_mismatch"
+    assert error_message(update(client, token)) == "too_many_attempts"
+    assert client.post("/admin/login", json={"username": "alice", "password": "brand new secret"}).status_code == 400

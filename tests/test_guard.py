@@ -185,3 +185,10 @@ def test_an_app_handler_for_auth_error_overrides_the_answer(make_app):
         assert (response.status_code, response.json) == (401, {"error": "unauthorized", "custom": True})
     response = client.post("/admin/login", json={"username": "nobody", "password": "whatever1"})
     assert (response.status_code, response.json) == (400, {"error": "bad_credentials", "custom": True})
+
+
+def test_current_user_refuses_a_user_deleted_around_the_models(client, token):
+    # A raw delete is not pushed into the sessions; the view still never gets None.
+    User._get_collection().delete_one({"username": "alice"})
+    response = client.get("/admin/me", headers=bearer(token))
+    assert (response.status_code, response.json) == (401, {"message": "unauthorized"})

@@ -147,3 +147,13 @@ def test_the_session_collection_has_a_ttl_index_on_the_expiry(app):
     ttl = [spec for spec in indexes.values() if "expireAfterSeconds" in spec]
     assert len(ttl) == 1
     assert ttl[0]["key"] == [("expires_at", 1)] and ttl[0]["expireAfterSeconds"] == 0
+
+
+def test_expires_in_is_the_real_lifetime_when_the_session_ends_sooner(make_app, make_user):
+    app = make_app(AUTH_TOKEN_EXPIRE_MINUTES=60, AUTH_REFRESH_TOKEN_EXPIRE_MINUTES=90)
+    make_user()
+    client = app.test_client()
+    pair = client.post("/admin/login", json={"username": "alice", "password": "correct horse"}).json["data"]
+    assert pair["expires_in"] == 60
+    with later(80):
+        assert refresh(client, pair["refresh_token"]).json["data"]["expires_in"] == 10

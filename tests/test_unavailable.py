@@ -37,3 +37,19 @@ def test_logout_answers_503_when_the_database_is_down(unreachable_app):
 def test_a_bad_token_is_still_refused_before_the_database(unreachable_app):
     response = unreachable_app.test_client().get("/admin/me", headers=bearer("a.b.c"))
     assert (response.status_code, response.json) == (401, {"message": "invalid_token"})
+
+
+def test_indexes_missed_at_start_up_are_created_once_the_database_answers(make_app, db_name):
+    import mongoengine
+
+    from conftest import database_uri
+
+    app = make_app(MONGODB_URI="mongodb://127.0.0.1:1/unreachable", AUTH_MONGODB_TIMEOUT_MS=200)
+    # The database comes back: here, the app's connection is pointed at a live one.
+    from flask_auth_service_mongo import database
+
+    database.connect(database_uri(db_name), 2000)
+    assert "username_1" not in mongoengine.get_db().user.index_information()
+    app.test_client().get("/admin/me")
+    assert "username_1" in mongoengine.get_db().user.index_information()
+    assert "expires_at_1" in mongoengine.get_db().session.index_information()
