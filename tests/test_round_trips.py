@@ -44,16 +44,13 @@ class CommandLog(monitoring.CommandListener):
             self.active = False
 
 
-_LOG = CommandLog()
-_registered = []
-
-
-@pytest.fixture
+@pytest.fixture(scope="module")
 def command_log():
-    if not _registered:
-        monitoring.register(_LOG)
-        _registered.append(_LOG)
-    return _LOG
+    """Registered once, before any app of this module creates its client
+    (pymongo cannot unregister it: it stays idle outside ``recording()``)."""
+    log = CommandLog()
+    monitoring.register(log)
+    return log
 
 
 @pytest.fixture
