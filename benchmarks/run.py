@@ -214,7 +214,7 @@ def concurrent(make_step: Callable[[Client], Callable], port: int, clients: int,
                 if time.monotonic() > deadline:
                     break
                 step(timed)
-        except (OSError, RuntimeError, threading.BrokenBarrierError) as error:
+        except (OSError, ValueError, RuntimeError, http.client.HTTPException, threading.BrokenBarrierError) as error:
             errors.append(error)
             ready.abort()
         with lock:
