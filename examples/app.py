@@ -4,6 +4,7 @@ Run it with ``flask --app examples.app run``. With no ``MONGODB_URI`` in the
 environment it runs on the in-memory backend and seeds a demo admin whose
 credentials it prints (``DEMO_ADMIN_PASSWORD`` chooses the password).
 """
+
 from __future__ import annotations
 
 import os

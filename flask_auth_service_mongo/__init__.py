@@ -1,5 +1,6 @@
 """flask-auth-service-mongo: API login, logout and guarded routes for Flask,
 with sessions kept in MongoDB."""
+
 from . import api_rest, auth, errors, models, schema
 from .extension import AuthService
 from .schema import MutationMiddleware, Roles

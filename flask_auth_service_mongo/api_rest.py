@@ -1,4 +1,5 @@
 """REST helpers: each returns ``(body, status)`` for a view or a flask-restx Resource."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +10,6 @@ from typing import Any, Optional
 
 from flask import request
 from pymongo.errors import PyMongoError
-
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import sessions as store
@@ -136,8 +136,15 @@ def open_session(user: User, hashed: str, role_name: Optional[str]) -> Response:
     expires_at = now + timedelta(minutes=state.settings.refresh_token_expire_minutes)
     refresh = state.tokens.issue(REFRESH, str(user.pk), session_id, epoch(expires_at), epoch(now))
     store.insert(
-        session_id, user.pk, role_name, user.change_password, refresh.jti, expires_at,
-        request.remote_addr, request.user_agent.string, now,
+        session_id,
+        user.pk,
+        role_name,
+        user.change_password,
+        refresh.jti,
+        expires_at,
+        request.remote_addr,
+        request.user_agent.string,
+        now,
     )
     # A concurrent disable, password or role change may have read the
     # sessions before this one existed: look at the user again after.
@@ -271,4 +278,3 @@ def revoke_session(session_id: str) -> Response:
         raise NotFound()
     log.info("session revoked by user %s (from %s)", identity.user_id, request.remote_addr)
     return {"message": "ok"}, 200
-

@@ -3,6 +3,7 @@
 ``verify_request`` does the work; ``required`` is its decorator form and
 ``verify_token`` the same check for a token obtained some other way.
 """
+
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,5 @@
 """``flask auth_mongo ...``: manage roles, users and sessions."""
+
 from __future__ import annotations
 
 import contextlib

@@ -4,6 +4,7 @@ Values come from ``app.config`` first, then from the environment variable
 names of 0.1.8, then from the defaults below. They are parsed once, at
 start-up, so a bad value fails there with the key's name.
 """
+
 from __future__ import annotations
 
 import os

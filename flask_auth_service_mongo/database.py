@@ -1,4 +1,5 @@
 """The MongoDB connection and the rules every access-deciding write follows."""
+
 from __future__ import annotations
 
 import contextlib
@@ -29,7 +30,7 @@ def connect(uri: str, timeout_ms: int) -> None:
     """
     mongoengine.disconnect()
     if uri.startswith(MOCK_SCHEME):
-        host = "mongodb://" + uri[len(MOCK_SCHEME):]
+        host = "mongodb://" + uri[len(MOCK_SCHEME) :]
         mongoengine.connect(host=host, mongo_client_class=in_memory_client_class(), uuidRepresentation="standard")
         return
     mongoengine.connect(
@@ -41,7 +42,7 @@ def connect(uri: str, timeout_ms: int) -> None:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def in_memory_client_class() -> type:
     """A mongomock client whose instances share one in-memory server, like
     clients of one real server do (so several apps in a process share data)."""

@@ -5,6 +5,7 @@ code sent to clients and ``status`` the HTTP status. They are werkzeug
 ``HTTPException`` subclasses so that plain Flask and flask-restx both answer
 with the right status even where no handler of ours is reached.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,10 +1,10 @@
 """The Flask extension object and the per-application state it keeps."""
-from __future__ import annotations
 
-from dataclasses import dataclass
+from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from flask import Flask, current_app, jsonify
 from pymongo.errors import PyMongoError

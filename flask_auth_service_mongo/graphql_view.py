@@ -8,6 +8,7 @@ a database failure reads ``service_unavailable`` and any other exception
 ``internal_error`` (logged, never shown). GraphiQL is served on ``GET`` in
 debug mode only.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,20 +26,20 @@ log = logging.getLogger("flask_auth_service_mongo")
 
 MAX_BODY_BYTES = 256 * 1024
 GRAPHIQL_VERSION = "3.8.3"
-GRAPHIQL_PAGE = """<!doctype html>
+GRAPHIQL_PAGE = f"""<!doctype html>
 <html><head><title>GraphiQL</title>
-<link rel="stylesheet" href="https://unpkg.com/graphiql@{v}/graphiql.min.css"></head>
+<link rel="stylesheet" href="https://unpkg.com/graphiql@{GRAPHIQL_VERSION}/graphiql.min.css"></head>
 <body style="margin:0"><div id="graphiql" style="height:100vh"></div>
 <script src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
 <script src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
-<script src="https://unpkg.com/graphiql@{v}/graphiql.min.js"></script>
+<script src="https://unpkg.com/graphiql@{GRAPHIQL_VERSION}/graphiql.min.js"></script>
 <script>
 ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElement(GraphiQL, {{
   fetcher: GraphiQL.createFetcher({{url: window.location.href}}),
   defaultEditorToolsVisibility: true,
 }}));
 </script></body></html>
-""".format(v=GRAPHIQL_VERSION)
+"""
 
 
 def error_body(message: str, **extensions: Any) -> dict:

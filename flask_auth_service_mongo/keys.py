@@ -7,6 +7,7 @@ the ``kid`` of the key that signed it; ``AUTH_VERIFY_KEYS`` (a mapping
 kid -> key, or a list of keys whose kids are derived) keeps older keys valid
 for verification only. Everything is checked at start-up.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,10 +18,10 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import jwt
-from jwt.algorithms import HMACAlgorithm
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from jwt.algorithms import HMACAlgorithm
 
 from .errors import ConfigError
 

@@ -3,23 +3,23 @@
 Saving or deleting users and roles through these classes pushes the change
 into the affected sessions, so it is seen on the very next request.
 """
+
 from __future__ import annotations
 
 from typing import Optional
 
 from mongoengine import (
-    DoesNotExist,
     BooleanField,
     DateTimeField,
     DictField,
     Document,
+    DoesNotExist,
     ReferenceField,
     StringField,
 )
 
 from . import sessions
 from .database import JOURNALED, JOURNALED_OPTIONS
-
 
 MAX_USERNAME_LENGTH = 256
 

@@ -1,4 +1,5 @@
 """bcrypt hashing, the password policy and generated passwords."""
+
 from __future__ import annotations
 
 import functools

@@ -7,6 +7,7 @@ caller from the request's Bearer token themselves, so one endpoint serves
 anonymous and authenticated operations. A failure is a GraphQL error whose
 ``message`` is a machine-readable code.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -182,7 +183,9 @@ class CreateUser(graphene.Mutation):
         username = models.normalize_username(input.username, get_state().settings.username_min_length)
         password = check_new_password(input.password, input.password_confirmed)
         user = models.User(
-            username=username, password=new_hash(password), role=find_role(input.role),
+            username=username,
+            password=new_hash(password),
+            role=find_role(input.role),
             change_password=bool(input.change_password),
         )
         try:

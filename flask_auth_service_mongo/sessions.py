@@ -5,6 +5,7 @@ the role name, the change-password flag, expiry), so the check is a single
 ``find_one`` on the primary filtered by session id and user id together.
 Changes to users and roles are pushed into their sessions by ``models``.
 """
+
 from __future__ import annotations
 
 import secrets

@@ -11,6 +11,7 @@ A counter is forgotten ``AUTH_LOGIN_LOCKOUT_SECONDS`` after its last counted
 attempt (a TTL index lets MongoDB drop it); a used-up counter stays locked
 for that long and attempts made meanwhile do not extend it.
 """
+
 from __future__ import annotations
 
 import hashlib

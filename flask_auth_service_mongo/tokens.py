@@ -1,4 +1,5 @@
 """Signing and checking JWTs, with a bounded cache of verified access tokens."""
+
 from __future__ import annotations
 
 import threading

@@ -1,5 +1,6 @@
 """Fixtures: a fresh app and database per test, on mongomock or on the
 server named by ``MONGODB_URI`` (each test its own database, dropped after)."""
+
 from __future__ import annotations
 
 import os

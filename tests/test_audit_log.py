@@ -1,8 +1,8 @@
 """Security events are logged with who and from where, never with secrets."""
+
 import logging
 
 import pytest
-
 from conftest import PASSWORD, bearer
 
 

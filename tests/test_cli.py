@@ -1,8 +1,9 @@
 """flask auth_mongo ...: roles, users, sessions."""
+
 import jwt
 import pytest
-
 from conftest import SECRET, bearer
+
 from flask_auth_service_mongo.models import Role, Session, User
 
 
@@ -44,7 +45,9 @@ def test_user_new_creates_a_user_who_can_log_in(runner, client):
 
 def test_user_new_prompts_for_the_password_twice(runner):
     runner.invoke(args=["auth_mongo", "role-new", "-n", "admin"])
-    result = runner.invoke(args=["auth_mongo", "user-new", "-r", "admin", "-u", "bob"], input="secret pass\nsecret pass\n")
+    result = runner.invoke(
+        args=["auth_mongo", "user-new", "-r", "admin", "-u", "bob"], input="secret pass\nsecret pass\n"
+    )
     assert result.exit_code == 0, result.output
     assert "secret pass" not in result.output
     assert User.objects(username="bob").count() == 1

@@ -1,9 +1,10 @@
 """Databases written by 0.1.8 keep working as they are."""
+
 import bcrypt
 import mongoengine
 from bson import DBRef, ObjectId
-
 from conftest import bearer
+
 from flask_auth_service_mongo.models import User
 
 

@@ -1,8 +1,9 @@
 """Configuration: defaults, the 0.1.8 environment names, start-up failures."""
+
 import pytest
+from conftest import database_uri
 from flask import Flask
 
-from conftest import database_uri
 from flask_auth_service_mongo import AuthService
 from flask_auth_service_mongo.errors import ConfigError
 from flask_auth_service_mongo.extension import get_state

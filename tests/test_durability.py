@@ -1,4 +1,5 @@
 """Writes that decide access are journaled majority writes; access is read on the primary."""
+
 import pymongo
 
 from flask_auth_service_mongo import sessions
@@ -10,4 +11,3 @@ def test_the_session_store_writes_journaled_and_reads_the_primary(app):
     collection = sessions.collection()
     assert collection.write_concern.document == JOURNALED
     assert collection.read_preference == pymongo.ReadPreference.PRIMARY
-

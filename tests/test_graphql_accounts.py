@@ -1,15 +1,22 @@
 """Account management over GraphQL: admins create, update, delete and reset users."""
+
 import pytest
+from conftest import PASSWORD, bearer, graphql
 from graphql_relay import to_global_id
 
-from conftest import PASSWORD, bearer, graphql
 from flask_auth_service_mongo.errors import ConfigError
 from flask_auth_service_mongo.models import Role, Session, User
 
 CREATE = """
-mutation($input: CreateUserInput!) { create_user(input: $input) { user { id username active change_password role { name } } } }
+mutation($input: CreateUserInput!) {
+  create_user(input: $input) { user { id username active change_password role { name } } }
+}
 """
-UPDATE = "mutation($input: UpdateUserInput!) { update_user(input: $input) { user { username active change_password role { name } } } }"
+UPDATE = """
+mutation($input: UpdateUserInput!) {
+  update_user(input: $input) { user { username active change_password role { name } } }
+}
+"""
 DELETE = "mutation($id: ID!) { delete_user(input: {id: $id}) { ok } }"
 RESET = "mutation($id: ID!) { reset_password(input: {id: $id}) { password } }"
 
@@ -28,14 +35,25 @@ def bob(make_user, login):
 
 
 def new_user(**fields):
-    return {"username": "Carol", "password": "carol's secret", "password_confirmed": "carol's secret", "role": "staff", **fields}
+    return {
+        "username": "Carol",
+        "password": "carol's secret",
+        "password_confirmed": "carol's secret",
+        "role": "staff",
+        **fields,
+    }
 
 
 def test_an_admin_creates_a_user_who_can_then_log_in(client, admin_token, make_user):
     make_user("someone", role="staff")
     response = graphql(client, CREATE, admin_token, {"input": new_user()})
     user = response.json["data"]["create_user"]["user"]
-    assert (user["username"], user["active"], user["change_password"], user["role"]) == ("carol", True, False, {"name": "staff"})
+    assert (user["username"], user["active"], user["change_password"], user["role"]) == (
+        "carol",
+        True,
+        False,
+        {"name": "staff"},
+    )
     assert str(User.objects.get(username="carol").pk) == user["id"]
     login = client.post("/plain/login", json={"username": "carol", "password": "carol's secret"})
     assert login.status_code == 200
@@ -145,7 +163,9 @@ def test_a_password_reset_gives_a_generated_password_that_must_be_changed(client
 
 
 def test_me_users_and_roles_never_expose_a_password_hash(client, admin_token, bob):
-    response = graphql(client, "{ me { username role { name } } users { username } roles { name permissions } }", admin_token)
+    response = graphql(
+        client, "{ me { username role { name } } users { username } roles { name permissions } }", admin_token
+    )
     assert response.json == {
         "data": {
             "me": {"username": "alice", "role": {"name": "admin"}},

@@ -1,8 +1,9 @@
 """MutationMiddleware: per-mutation rules for anonymous, authenticated and role callers."""
+
 import graphene
 import pytest
-
 from conftest import graphql
+
 from flask_auth_service_mongo import MutationMiddleware, Roles, schema
 from flask_auth_service_mongo.graphql_view import mount
 
@@ -92,11 +93,14 @@ def test_mutations_without_a_rule_and_queries_are_left_to_their_resolvers(client
 
 def test_a_rule_cannot_open_the_account_operations_to_others(make_app, make_user, login):
     app = make_app()
-    mount(app, schema.schema, rule=PATH, middleware=[
-        MutationMiddleware([{"mutation": "delete_user", "roles": [Roles.IS_AUTHENTICATED_ANONYMOUSLY]}])
-    ])
+    mount(
+        app,
+        schema.schema,
+        rule=PATH,
+        middleware=[MutationMiddleware([{"mutation": "delete_user", "roles": [Roles.IS_AUTHENTICATED_ANONYMOUSLY]}])],
+    )
     user = make_user()
-    response = graphql(app.test_client(), 'mutation { delete_user(input: {id: "%s"}) { ok } }' % user.pk, path=PATH)
+    response = graphql(app.test_client(), f'mutation {{ delete_user(input: {{id: "{user.pk}"}}) {{ ok }} }}', path=PATH)
     assert response.json["errors"][0]["message"] == "unauthorized"
 
 

@@ -1,5 +1,7 @@
 """The refresh_token mutation: the same rotation and reuse detection as POST /refresh."""
+
 from conftest import bearer, graphql
+
 from flask_auth_service_mongo.models import Session
 
 REFRESH = """
@@ -23,7 +25,12 @@ def test_a_refresh_rotates_the_pair_of_the_same_session(client, make_user, login
     assert response.status_code == 200 and "errors" not in response.json
     assert data["token"] == data["access_token"] != pair["token"]
     assert data["refresh_token"] != pair["refresh_token"]
-    assert (data["token_type"], data["expires_in"], data["change_password"], data["role"]) == ("Bearer", 60, False, "admin")
+    assert (data["token_type"], data["expires_in"], data["change_password"], data["role"]) == (
+        "Bearer",
+        60,
+        False,
+        "admin",
+    )
     assert client.get("/admin/me", headers=bearer(data["token"])).status_code == 200
     assert refresh(client, data["refresh_token"]).json["data"]["refresh_token"]["token"]
     assert Session.objects.count() == 1

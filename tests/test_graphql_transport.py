@@ -1,14 +1,15 @@
 """The GraphQL endpoint over HTTP: malformed requests get 400, never a 500;
 resolver failures never leak; a database outage fails closed."""
+
 import graphene
 import jwt
 import pytest
-
 from conftest import SECRET, graphql
+
 from flask_auth_service_mongo import schema
 from flask_auth_service_mongo.graphql_view import mount
 
-REFRESH = 'mutation($t: String!) { refresh_token(input: {refresh_token: $t}) { access_token } }'
+REFRESH = "mutation($t: String!) { refresh_token(input: {refresh_token: $t}) { access_token } }"
 
 
 @pytest.mark.parametrize("flags", [{}, {"TESTING": False, "PROPAGATE_EXCEPTIONS": False}])
@@ -86,7 +87,10 @@ def signed(kind: str) -> str:
 
 
 def test_update_password_answers_503_when_the_database_is_down(unreachable):
-    query = 'mutation { update_password(input: {current_password: "a", new_password: "b", password_confirmed: "b"}) { ok } }'
+    query = (
+        'mutation { update_password(input: {current_password: "a", new_password: "b", password_confirmed: "b"})'
+        " { ok } }"
+    )
     response = graphql(unreachable, query, signed("access"))
     assert response.status_code == 503
     assert response.json["data"] == {"update_password": None}

@@ -1,7 +1,8 @@
 """The documented update_password mutation: checks, storage and sessions."""
-import pytest
 
+import pytest
 from conftest import PASSWORD, bearer, graphql
+
 from flask_auth_service_mongo.models import Session, User
 from flask_auth_service_mongo.passwords import hash_rounds
 
@@ -131,7 +132,9 @@ def test_one_password_check_per_request(client, make_user, login):
     )
     response = graphql(client, f"mutation {{ {guesses} }}", token)
     assert [e["message"] for e in response.json["errors"]] == [
-        "current_password_mismatch", "too_many_attempts", "too_many_attempts"
+        "current_password_mismatch",
+        "too_many_attempts",
+        "too_many_attempts",
     ]
 
 

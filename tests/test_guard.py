@@ -1,11 +1,12 @@
 """auth.required: every refusal of the HTTP table, on restx and plain views."""
+
 import datetime
 
 import jwt
 import pytest
+from conftest import SECRET, bearer
 from freezegun import freeze_time
 
-from conftest import SECRET, bearer
 from flask_auth_service_mongo import auth
 from flask_auth_service_mongo.models import Role, User
 
@@ -161,7 +162,9 @@ def test_current_user_is_none_outside_a_guarded_request(app):
         assert auth.current_user() is None
 
 
-@pytest.mark.parametrize("flags", [{"TESTING": False}, {"TESTING": False, "PROPAGATE_EXCEPTIONS": False}, {"PROPAGATE_EXCEPTIONS": True}])
+@pytest.mark.parametrize(
+    "flags", [{"TESTING": False}, {"TESTING": False, "PROPAGATE_EXCEPTIONS": False}, {"PROPAGATE_EXCEPTIONS": True}]
+)
 def test_answers_hold_whatever_the_testing_flags(make_app, make_user, flags):
     app = make_app(**flags)
     client = app.test_client()

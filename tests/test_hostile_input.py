@@ -1,13 +1,14 @@
 """Hostile input never gives a 500 and never a pass (see also test_login and
 test_guard, which cover the plain malformed bodies and headers)."""
+
 import base64
 import io
 import json
 
 import jwt
 import pytest
-
 from conftest import PASSWORD, SECRET, bearer
+
 from flask_auth_service_mongo.models import Session
 
 GUARDED = ["/admin/me", "/plain/me", "/admin/sessions"]
@@ -115,11 +116,30 @@ def hostile_tokens(claims: dict) -> dict:
 
 
 TOKEN_CASES = [
-    "alg none", "alg None", "alg HS512", "header not an object", "header deeply nested", "header not json",
-    "crit header", "kid not a string", "sub not a string", "sub not an id", "sid a list", "sid an operator",
-    "jti an object", "type a list", "exp a string", "exp infinite", "exp a list", "exp true", "iat a string",
-    "payload a list", "four segments",
-    "not base64", "non-ascii", "empty segments",
+    "alg none",
+    "alg None",
+    "alg HS512",
+    "header not an object",
+    "header deeply nested",
+    "header not json",
+    "crit header",
+    "kid not a string",
+    "sub not a string",
+    "sub not an id",
+    "sid a list",
+    "sid an operator",
+    "jti an object",
+    "type a list",
+    "exp a string",
+    "exp infinite",
+    "exp a list",
+    "exp true",
+    "iat a string",
+    "payload a list",
+    "four segments",
+    "not base64",
+    "non-ascii",
+    "empty segments",
 ]
 
 
@@ -208,5 +228,7 @@ def test_every_login_failure_answers_with_the_same_bytes_and_headers(client, mak
     assert (first.status_code, first.json) == (400, {"message": "bad_credentials"})
     for answer in answers[1:]:
         assert (answer.status_code, answer.get_data(), dict(answer.headers)) == (
-            first.status_code, first.get_data(), dict(first.headers)
+            first.status_code,
+            first.get_data(),
+            dict(first.headers),
         )

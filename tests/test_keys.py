@@ -1,4 +1,5 @@
 """Signing keys: algorithms, key pairs from config or files, kid and rotation."""
+
 import base64
 import datetime
 import hashlib
@@ -7,12 +8,12 @@ import json
 
 import jwt
 import pytest
+from conftest import PASSWORD, SECRET, bearer, database_uri
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from flask import Flask
 from freezegun import freeze_time
 
-from conftest import PASSWORD, SECRET, bearer, database_uri
 from flask_auth_service_mongo import AuthService
 from flask_auth_service_mongo.errors import ConfigError
 
@@ -24,9 +25,11 @@ def pem_private(key) -> str:
 
 
 def pem_public(key) -> str:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 @pytest.fixture(scope="module")

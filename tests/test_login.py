@@ -1,8 +1,9 @@
 """POST /login: the answers of the HTTP table."""
+
 import jwt
 import pytest
-
 from conftest import PASSWORD, SECRET, bearer
+
 from flask_auth_service_mongo.models import Session
 
 
@@ -13,7 +14,15 @@ def test_right_credentials_and_role_answer_the_token_pair(client, make_user):
     body = response.json
     assert body["message"] == "ok"
     data = body["data"]
-    assert set(data) == {"token", "access_token", "token_type", "refresh_token", "expires_in", "change_password", "role"}
+    assert set(data) == {
+        "token",
+        "access_token",
+        "token_type",
+        "refresh_token",
+        "expires_in",
+        "change_password",
+        "role",
+    }
     assert data["token"] == data["access_token"]
     assert data["token_type"] == "Bearer"
     assert data["expires_in"] == 60

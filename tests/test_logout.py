@@ -1,5 +1,7 @@
 """POST /logout ends the session of the Bearer token, and only that one."""
+
 from conftest import bearer
+
 from flask_auth_service_mongo.models import Session
 
 

@@ -1,10 +1,10 @@
 """schemathesis over the example app's OpenAPI document, in-process (WSGI):
 no request, valid or not, with or without a token, answers a 5xx."""
+
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-
 from conftest import PASSWORD, bearer
+from hypothesis import HealthCheck, given, settings
 
 # flask-restx documents the paths but not the request bodies nor the
 # Authorization header of the example app: describe them here so that the
@@ -46,7 +46,12 @@ def operations(app, make_user):
 # schemathesis' own pytest integration does not support pytest 9 yet: drive
 # its hypothesis strategies directly, one test per operation.
 LABELS = [
-    "POST /login", "POST /logout", "POST /logout-all", "GET /me", "POST /refresh", "GET /sessions",
+    "POST /login",
+    "POST /logout",
+    "POST /logout-all",
+    "GET /me",
+    "POST /refresh",
+    "GET /sessions",
     "DELETE /sessions/{session_id}",
 ]
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))

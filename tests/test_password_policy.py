@@ -1,5 +1,6 @@
 """The password policy: length in characters, at most 72 UTF-8 bytes (refused,
 never cut), spaces and any Unicode allowed."""
+
 import pytest
 
 from flask_auth_service_mongo.models import User

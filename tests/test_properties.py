@@ -1,11 +1,11 @@
 """Property-based tests (hypothesis): whatever the login body or the
 Authorization header, the answer is a refusal, never a pass nor a 500."""
+
 import jwt
 import pytest
+from conftest import SECRET
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import SECRET
 
 # Bounded so the suite stays fast; the app and its database are shared by
 # the examples of one test, which is what a long-running server sees too.
@@ -78,4 +78,3 @@ def test_no_claim_set_signed_with_the_real_key_passes_without_a_session(client, 
     assert response.status_code == 401, claims
     refresh = client.post("/admin/refresh", json={"refresh_token": token})
     assert refresh.status_code in (400, 401), claims
-

@@ -1,13 +1,14 @@
 """POST /refresh: rotation, reuse detection, expiry, concurrency."""
+
 import datetime
 import threading
 
 import jwt
 import mongoengine
 import pytest
+from conftest import SECRET, bearer
 from freezegun import freeze_time
 
-from conftest import SECRET, bearer
 from flask_auth_service_mongo.models import Session
 
 
@@ -35,7 +36,10 @@ def test_refresh_after_the_access_token_expired_gives_a_new_pair_of_the_same_ses
         assert data["token"] == data["access_token"] and data["token_type"] == "Bearer"
         assert (data["role"], data["change_password"], data["expires_in"]) == ("admin", False, 60)
         assert client.get("/admin/me", headers=bearer(data["token"])).status_code == 200
-    old, new = (jwt.decode(t, SECRET, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False}) for t in (pair["token"], data["token"]))
+    old, new = (
+        jwt.decode(t, SECRET, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False})
+        for t in (pair["token"], data["token"])
+    )
     assert old["sid"] == new["sid"]
     assert Session.objects.count() == 1
 

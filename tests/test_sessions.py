@@ -1,10 +1,11 @@
 """Logout everywhere, the session list and revoking one's own sessions."""
+
 import datetime
 
 import pytest
+from conftest import bearer
 from freezegun import freeze_time
 
-from conftest import bearer
 from flask_auth_service_mongo.models import Session
 
 
@@ -90,7 +91,9 @@ def test_revoking_an_unknown_session_is_not_found(client, alice, login):
     assert (response.status_code, response.json) == (404, {"message": "not_found"})
 
 
-@pytest.mark.parametrize("method, path", [("post", "/admin/logout-all"), ("get", "/admin/sessions"), ("delete", "/admin/sessions/x")])
+@pytest.mark.parametrize(
+    "method, path", [("post", "/admin/logout-all"), ("get", "/admin/sessions"), ("delete", "/admin/sessions/x")]
+)
 def test_session_endpoints_need_a_token(client, method, path):
     response = getattr(client, method)(path)
     assert (response.status_code, response.json) == (401, {"message": "unauthorized"})

@@ -1,4 +1,5 @@
 """The usage snippet of the spec works as written."""
+
 from flask import Blueprint, Flask
 from flask_restx import Api, Resource
 

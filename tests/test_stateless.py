@@ -1,7 +1,8 @@
 """AUTH_WHITE_LIST_TOKEN off: stateless tokens that logout cannot revoke."""
-import pytest
 
+import pytest
 from conftest import PASSWORD, bearer
+
 from flask_auth_service_mongo.models import Role, User
 
 

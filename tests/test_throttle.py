@@ -1,13 +1,14 @@
 """Login throttling: 429 too_many_attempts with Retry-After, counted in MongoDB."""
+
 import datetime
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import mongoengine
 import pytest
+from conftest import PASSWORD, database_uri
 from freezegun import freeze_time
 
-from conftest import PASSWORD, database_uri
 from flask_auth_service_mongo import AuthService
 from flask_auth_service_mongo.errors import ConfigError
 

@@ -1,7 +1,8 @@
 """Token utilities for custom views: parse, verify, log a user out everywhere."""
-import pytest
 
+import pytest
 from conftest import bearer
+
 from flask_auth_service_mongo import auth, errors
 from flask_auth_service_mongo.models import User
 

@@ -1,7 +1,7 @@
 """A database that cannot be reached fails closed: 503, never a pass, never a 500."""
+
 import jwt
 import pytest
-
 from conftest import SECRET, bearer
 
 
@@ -41,7 +41,6 @@ def test_a_bad_token_is_still_refused_before_the_database(unreachable_app):
 
 def test_indexes_missed_at_start_up_are_created_once_the_database_answers(make_app, db_name):
     import mongoengine
-
     from conftest import database_uri
 
     app = make_app(MONGODB_URI="mongodb://127.0.0.1:1/unreachable", AUTH_MONGODB_TIMEOUT_MS=200)

@@ -1,8 +1,8 @@
 """On the wire: the write commands that decide access carry w="majority", j=True."""
-import pytest
-from pymongo import monitoring
 
+import pytest
 from conftest import bearer, wire_only
+from pymongo import monitoring
 
 JOURNALED = {"w": "majority", "j": True}
 
