@@ -6,19 +6,21 @@ import contextlib
 import json
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
+from bson import ObjectId
+from flask import Response as FlaskResponse
 from flask import request
 from pymongo.errors import PyMongoError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import sessions as store
 from . import throttle
-from .auth import RoleSpec, allowed_roles, answers_refusals, claims_user_id, current_identity, verify_request
-from .database import JOURNALED, PRIMARY, unavailable_on_error
+from .auth import RoleSpec, allowed_roles, answers_refusals, authenticate, claims_user_id
+from .database import unavailable_on_error
 from .errors import BadCredentials, BadRequest, NotFound, Unauthorized
 from .extension import get_state
-from .models import User
+from .models import User, canonical_username
 from .passwords import check_password, hash_password, hash_rounds
 from .tokens import ACCESS, REFRESH
 
@@ -27,7 +29,8 @@ log = logging.getLogger("flask_auth_service_mongo")
 MAX_BODY_BYTES = 16 * 1024
 MAX_FIELD_LENGTH = 1024
 
-Response = tuple[dict, int]
+#: ``(body, status)`` on success; a refusal is the error's own response.
+Response = Union[tuple[dict, int], FlaskResponse]
 
 
 def read_json_body(max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
@@ -77,9 +80,17 @@ def epoch(moment: datetime) -> int:
     return int(moment.replace(tzinfo=timezone.utc).timestamp())
 
 
-def token_pair_body(user_id, session_id: str, expires_at: datetime, refresh_token: str, role, change_password) -> dict:
+def token_pair_body(
+    user_id: ObjectId,
+    session_id: str,
+    expires_at: datetime,
+    refresh_token: str,
+    role: Optional[str],
+    change_password: bool,
+    now: datetime,
+) -> dict:
+    """The body of a login or refresh: a new access token beside ``refresh_token``."""
     state = get_state()
-    now = store.utcnow()
     access_expiry = min(now + timedelta(minutes=state.settings.token_expire_minutes), expires_at)
     access = state.tokens.issue(ACCESS, str(user_id), session_id, epoch(access_expiry), epoch(now))
     return {
@@ -101,55 +112,46 @@ def login(role: RoleSpec = None) -> Response:
     """Check the credentials of the JSON body and open a session."""
     settings = get_state().settings
     body = read_json_object(("username", "password"))
-    username, ip = body["username"].lower(), request.remote_addr or ""
+    username, ip = canonical_username(body["username"]), request.remote_addr or ""
     roles = allowed_roles(role)
     with unavailable_on_error():
         throttle.take_attempt(username, ip)
-        user = User.objects(username=username).read_preference(PRIMARY).first()
-        hashed = user.password if user is not None else None
-        matches = check_password(body["password"], hashed, settings.bcrypt_rounds)
+        user = User.find_by_username(username)
+        matches = check_password(body["password"], user.password if user else None, settings.bcrypt_rounds)
         role_name = user.role_name if user is not None else None
         if not matches or not user.active or (roles is not None and role_name not in roles):
             log.warning("failed login for %r from %s", username[:128], ip)
             raise BadCredentials()
-        if hash_rounds(hashed) < settings.bcrypt_rounds:
-            hashed = rehash(user, body["password"], settings.bcrypt_rounds)
-        answer = open_session(user, hashed, role_name)
+        if hash_rounds(user.password) < settings.bcrypt_rounds:
+            # Upgrade the hash to the configured cost; no session ends.
+            if not user.swap_password(hash_password(body["password"], settings.bcrypt_rounds)):
+                raise BadCredentials()  # a concurrent password change won
+        answer = open_session(user, role_name)
         throttle.reset(username, ip)
         return answer
 
 
-def rehash(user: User, password: str, rounds: int) -> str:
-    """Upgrade a hash to the configured cost without ending any session."""
-    new_hash = hash_password(password, rounds)
-    users = User._get_collection().with_options(write_concern=JOURNALED)
-    updated = users.update_one({"_id": user.pk, "password": user.password}, {"$set": {"password": new_hash}})
-    if updated.modified_count != 1:
-        raise BadCredentials()
-    return new_hash
-
-
-def open_session(user: User, hashed: str, role_name: Optional[str]) -> Response:
+def open_session(user: User, role_name: Optional[str]) -> Response:
     state = get_state()
     now = store.utcnow()
     session_id = store.new_session_id()
     expires_at = now + timedelta(minutes=state.settings.refresh_token_expire_minutes)
     refresh = state.tokens.issue(REFRESH, str(user.pk), session_id, epoch(expires_at), epoch(now))
     store.insert(
-        session_id,
-        user.pk,
-        role_name,
-        user.change_password,
-        refresh.jti,
-        expires_at,
-        request.remote_addr,
-        request.user_agent.string,
-        now,
+        session_id=session_id,
+        user_id=user.pk,
+        role=role_name,
+        change_password=user.change_password,
+        refresh_jti=refresh.jti,
+        expires_at=expires_at,
+        ip=request.remote_addr,
+        user_agent=request.user_agent.string,
+        now=now,
     )
     # A concurrent disable, password or role change may have read the
     # sessions before this one existed: look at the user again after.
     try:
-        unchanged = user_unchanged(user, hashed)
+        unchanged = user.unchanged_since_loaded()
     except PyMongoError:
         with contextlib.suppress(PyMongoError):
             store.end(session_id, user.pk)
@@ -157,28 +159,14 @@ def open_session(user: User, hashed: str, role_name: Optional[str]) -> Response:
     if not unchanged:
         store.end(session_id, user.pk)
         raise BadCredentials()
-    return token_pair_body(user.pk, session_id, expires_at, refresh.token, role_name, user.change_password), 200
-
-
-@answers_refusals
-def user_unchanged(user: User, hashed: str) -> bool:
-    """Whether the stored user still has what the login checked."""
-    current = User._get_collection().with_options(read_preference=PRIMARY).find_one({"_id": user.pk})
-    if current is None:
-        return False
-    role_ref = current.get("role")
-    return (
-        current.get("password") == hashed
-        and current.get("active") is not False
-        and getattr(role_ref, "id", role_ref) == user.role_id
-        and bool(current.get("change_password")) == bool(user.change_password)
-    )
+    body = token_pair_body(user.pk, session_id, expires_at, refresh.token, role_name, user.change_password, now)
+    return body, 200
 
 
 @answers_refusals
 def logout() -> Response:
     """End the session of the request's Bearer token."""
-    identity = current_identity() or verify_request()
+    identity = authenticate()
     with unavailable_on_error():
         store.end(identity.session_id, identity.user_id)
     get_state().tokens.forget(identity.token)
@@ -208,12 +196,11 @@ def exchange_refresh_token(refresh_token: str) -> dict:
         session = store.rotate(session_id, user_id, claims["jti"], new_refresh.jti, now)
         if session is None:
             handle_spent_refresh(session_id, user_id, claims["jti"], now)
-    return token_pair_body(
-        user_id, session_id, expires_at, new_refresh.token, session.get("role"), session.get("change_password")
-    )
+    role, change_password = session.get("role"), bool(session.get("change_password"))
+    return token_pair_body(user_id, session_id, expires_at, new_refresh.token, role, change_password, now)
 
 
-def handle_spent_refresh(session_id: str, user_id, jti: str, now: datetime) -> None:
+def handle_spent_refresh(session_id: str, user_id: ObjectId, jti: str, now: datetime) -> None:
     """A refresh token that is not the current one: end the family, refuse."""
     grace = get_state().settings.refresh_reuse_grace_seconds
     session = store.find(session_id, user_id)
@@ -234,7 +221,7 @@ def handle_spent_refresh(session_id: str, user_id, jti: str, now: datetime) -> N
 @answers_refusals
 def logout_all() -> Response:
     """End every session of the current user, this one included."""
-    identity = current_identity() or verify_request()
+    identity = authenticate()
     with unavailable_on_error():
         ended = store.end_all(identity.user_id)
     get_state().tokens.forget(identity.token)
@@ -249,7 +236,7 @@ def iso(moment: Optional[datetime]) -> Optional[str]:
 @answers_refusals
 def sessions() -> Response:
     """The live sessions of the current user, newest first."""
-    identity = current_identity() or verify_request()
+    identity = authenticate()
     with unavailable_on_error():
         found = store.list_live(identity.user_id, store.utcnow())
     data: list[dict[str, Any]] = [
@@ -257,7 +244,7 @@ def sessions() -> Response:
             "id": s["_id"],
             "created_at": iso(s.get("created_at")),
             "last_used_at": iso(s.get("last_used_at")),
-            "ip": s.get("ip") or None,
+            "ip": s.get("ip") or None,  # "" was stored before
             "user_agent": s.get("user_agent") or None,
             "current": s["_id"] == identity.session_id,
         }
@@ -269,7 +256,7 @@ def sessions() -> Response:
 @answers_refusals
 def revoke_session(session_id: str) -> Response:
     """End one of the current user's own sessions; 404 for any other id."""
-    identity = current_identity() or verify_request()
+    identity = authenticate()
     if not isinstance(session_id, str):
         raise NotFound()
     with unavailable_on_error():

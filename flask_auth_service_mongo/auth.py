@@ -1,11 +1,13 @@
 """Guarding views: parse the Bearer token, check it and its session, the role.
 
-``verify_request`` does the work; ``required`` is its decorator form and
-``verify_token`` the same check for a token obtained some other way.
+``authenticate`` finds who made the request, ``authorize`` checks the role;
+``required`` is their decorator form and ``verify_token`` the same check for
+a token obtained some other way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Union
@@ -13,9 +15,10 @@ from typing import Any, Callable, Iterable, Optional, Union
 from bson import ObjectId
 from bson.errors import InvalidId
 from flask import Flask, current_app, g, request
+from flask import Response as FlaskResponse
 
 from . import sessions
-from .database import PRIMARY, unavailable_on_error
+from .database import unavailable_on_error
 from .errors import AuthError, Forbidden, InvalidToken, PasswordChangeRequired, Unauthorized
 from .extension import get_state
 from .models import User
@@ -24,7 +27,6 @@ from .tokens import ACCESS
 RoleSpec = Union[None, str, Iterable[str]]
 MAX_HEADER_LENGTH = 8192
 _IDENTITY = "_flask_auth_service_mongo_identity"
-_USER = "_flask_auth_service_mongo_user"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Identity:
     role: Optional[str]
     change_password: bool
     token: str
+    user: Optional[User] = None  # loaded on demand (at once without sessions)
 
 
 def parse_authorization_header(value: Optional[str]) -> Optional[str]:
@@ -67,36 +70,50 @@ def identify(token: str) -> Identity:
     claims = state.tokens.decode(token, ACCESS)
     user_id = claims_user_id(claims)
     with unavailable_on_error():
-        if state.settings.white_list_token:
-            now = sessions.utcnow()
-            session = sessions.find_live(claims["sid"], user_id, now)
-            if session is None:
-                state.tokens.forget(token)
+        if not state.settings.white_list_token:
+            user = User.find_active(user_id)
+            if user is None:
                 raise Unauthorized()
-            sessions.touch(
-                claims["sid"], user_id, session.get("last_used_at"), now, state.settings.last_used_interval_seconds
-            )
-            return Identity(user_id, claims["sid"], session.get("role"), bool(session.get("change_password")), token)
-        user = active_user(user_id)
-        if user is None:
+            return Identity(user_id, claims["sid"], user.role_name, bool(user.change_password), token, user)
+        now = sessions.utcnow()
+        session = sessions.find_live(claims["sid"], user_id, now)
+        if session is None:
+            state.tokens.forget(token)
             raise Unauthorized()
-        return Identity(user_id, claims["sid"], user.role_name, bool(user.change_password), token)
+        sessions.touch(
+            claims["sid"], user_id, session.get("last_used_at"), now, state.settings.last_used_interval_seconds
+        )
+    return Identity(user_id, claims["sid"], session.get("role"), bool(session.get("change_password")), token)
 
 
-def verify_request(role: RoleSpec = None, require_password_change: Optional[bool] = None) -> Identity:
-    """Authenticate the current request and authorise ``role``; raises AuthError."""
-    token = parse_authorization_header(request.headers.get("Authorization"))
-    if token is None:
-        raise Unauthorized()
-    identity = identify(token)
-    setattr(g, _IDENTITY, identity)
-    roles = allowed_roles(role)
+def authenticate() -> Identity:
+    """The identity behind the request's Bearer token (checked once a request)."""
+    identity = current_identity()
+    if identity is None:
+        token = parse_authorization_header(request.headers.get("Authorization"))
+        if token is None:
+            raise Unauthorized()
+        identity = identify(token)
+        setattr(g, _IDENTITY, identity)
+    return identity
+
+
+def authorize(identity: Identity, roles: Optional[frozenset], require_password_change: Optional[bool] = None) -> None:
+    """Refuse ``identity`` unless its role is in ``roles`` (None: any role) and,
+    when required (default ``AUTH_REQUIRE_PASSWORD_CHANGE``), it need not change
+    its password first."""
     if roles is not None and identity.role not in roles:
         raise Forbidden()
     if require_password_change is None:
         require_password_change = get_state().settings.require_password_change
     if require_password_change and identity.change_password:
         raise PasswordChangeRequired()
+
+
+def verify_request(role: RoleSpec = None, require_password_change: Optional[bool] = None) -> Identity:
+    """Authenticate the current request and authorise ``role``; raises AuthError."""
+    identity = authenticate()
+    authorize(identity, allowed_roles(role), require_password_change)
     return identity
 
 
@@ -107,12 +124,13 @@ def required(role: RoleSpec = None, require_password_change: Optional[bool] = No
     refuses users who must change their password first (default from
     ``AUTH_REQUIRE_PASSWORD_CHANGE``).
     """
+    roles = allowed_roles(role)
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                verify_request(role, require_password_change)
+                authorize(authenticate(), roles, require_password_change)
             except AuthError as error:
                 return refusal_response(error)
             return view(*args, **kwargs)
@@ -122,7 +140,7 @@ def required(role: RoleSpec = None, require_password_change: Optional[bool] = No
     return decorator
 
 
-def refusal_response(error: AuthError):
+def refusal_response(error: AuthError) -> FlaskResponse:
     """The response for ``error`` from the app's handler for it.
 
     Through Flask's own handler lookup: flask-restx replaces it on the app
@@ -158,18 +176,14 @@ def current_user() -> Optional[User]:
     identity = current_identity()
     if identity is None:
         return None
-    if _USER not in g:
+    if identity.user is None:
         with unavailable_on_error():
-            user = active_user(identity.user_id)
+            user = User.find_active(identity.user_id)
         if user is None:
             raise Unauthorized()
-        setattr(g, _USER, user)
-    return g.get(_USER)
-
-
-def active_user(user_id: ObjectId) -> Optional[User]:
-    """The active user of that id, read on the primary; None otherwise."""
-    return User.objects(pk=user_id, active__ne=False).read_preference(PRIMARY).first()
+        identity = dataclasses.replace(identity, user=user)
+        setattr(g, _IDENTITY, identity)
+    return identity.user
 
 
 def verify_token(token: str) -> User:
@@ -177,8 +191,10 @@ def verify_token(token: str) -> User:
     if not isinstance(token, str) or not token:
         raise Unauthorized()
     identity = identify(token)
+    if identity.user is not None:
+        return identity.user
     with unavailable_on_error():
-        user = active_user(identity.user_id)
+        user = User.find_active(identity.user_id)
     if user is None:
         raise Unauthorized()
     return user
@@ -191,6 +207,8 @@ def logout_user(user: User) -> int:
 
 
 __all__ = [
+    "authenticate",
+    "authorize",
     "current_user",
     "logout_user",
     "parse_authorization_header",

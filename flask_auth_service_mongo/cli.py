@@ -11,11 +11,11 @@ from flask.cli import AppGroup
 from mongoengine.errors import NotUniqueError, OperationError
 from pymongo.errors import PyMongoError
 
-from . import sessions
-from .database import is_database_failure
+from . import accounts, sessions
+from .database import database_failure
+from .errors import PolicyError
 from .extension import get_state
-from .models import Role, User, UsernamePolicyError, normalize_username
-from .passwords import PasswordPolicyError, hash_password, validate_new_password
+from .models import Role, User, normalize_username
 
 group = AppGroup("auth_mongo", help="Manage the roles, users and sessions of flask-auth-service-mongo.")
 
@@ -30,9 +30,9 @@ def database_errors() -> Iterator[None]:
     try:
         yield
     except (PyMongoError, OperationError) as error:
-        if not is_database_failure(error):
+        if database_failure(error) is None:
             raise
-        fail(f"database error: {type(error.__context__ if isinstance(error, OperationError) else error).__name__}")
+        fail(f"database error: {type(database_failure(error)).__name__}")
 
 
 @group.command("role-new")
@@ -63,25 +63,14 @@ def role_new(name: str, permissions: str | None) -> None:
 @click.option("--password", default=None, help="Prompted for (hidden, twice) when omitted.")
 def user_new(role_name: str, username: str, password: str | None) -> None:
     """Create a user with a role."""
-    settings = get_state().settings
     try:
-        username = normalize_username(username, settings.username_min_length)
-    except UsernamePolicyError as error:
+        username = normalize_username(username, get_state().settings.username_min_length)
+        if password is None:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        with database_errors():
+            accounts.create_user(username, password, role_name)
+    except PolicyError as error:
         fail(str(error))
-    if password is None:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        validate_new_password(password, settings.password_min_length)
-    except PasswordPolicyError as error:
-        fail(str(error))
-    with database_errors():
-        role = Role.objects(name=role_name).first()
-        if role is None:
-            fail(f"role {role_name!r} does not exist")
-        try:
-            User(username=username, password=hash_password(password, settings.bcrypt_rounds), role=role).save()
-        except NotUniqueError:
-            fail(f"user {username!r} already exists")
     click.echo(f"user {username!r} created with role {role_name!r}")
 
 
@@ -90,7 +79,7 @@ def user_new(role_name: str, username: str, password: str | None) -> None:
 def logout_user(username: str) -> None:
     """End every session of a user."""
     with database_errors():
-        user = User.objects(username=username.strip().lower()).first()
+        user = User.find_by_username(username)
         if user is None:
             fail(f"user {username!r} does not exist")
         ended = sessions.end_all(user.pk)

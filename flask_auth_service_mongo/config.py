@@ -57,12 +57,6 @@ def int_parser(minimum: int, maximum: Optional[int] = None) -> Callable[[str, An
     return parse
 
 
-def parse_str(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} must be a non-empty string")
-    return value
-
-
 def parse_mongodb_uri(key: str, value: Any) -> str:
     """A MongoDB URI, given the default database name when it names none."""
     if not isinstance(value, str) or not value:
@@ -139,7 +133,6 @@ class Settings:
     """Parsed configuration, kept in the extension's state."""
 
     mongodb_uri: str = field(repr=False)
-    secret_key: str = field(repr=False)
     algorithm: str
     token_expire_minutes: int
     refresh_token_expire_minutes: int
@@ -198,4 +191,4 @@ def load(app) -> Settings:
         raise ConfigError("AUTH_REFRESH_TOKEN_EXPIRE_MINUTES must not be shorter than AUTH_TOKEN_EXPIRE_MINUTES")
 
     fields = {key.removeprefix("AUTH_").lower(): value for key, value in values.items()}
-    return Settings(secret_key=secret, keys=keyring, **fields)
+    return Settings(keys=keyring, **fields)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Iterator
+from typing import Iterator, Optional
 
 import mongoengine
 from mongoengine.errors import NotUniqueError, OperationError
@@ -17,6 +17,8 @@ from .errors import ServiceUnavailable
 #: Writes that decide access survive a crash or a failover once answered.
 JOURNALED_OPTIONS = {"w": "majority", "j": True}
 JOURNALED = WriteConcern(**JOURNALED_OPTIONS)
+#: For bookkeeping that decides nothing (the last use of a session).
+ACKNOWLEDGED = WriteConcern(w=1)
 #: Access is always decided on the primary's view of the data.
 PRIMARY = ReadPreference.PRIMARY
 MOCK_SCHEME = "mongomock://"
@@ -61,16 +63,15 @@ def in_memory_client_class() -> type:
     return InMemoryClient
 
 
-def is_database_failure(error: BaseException) -> bool:
-    """Whether ``error`` is MongoDB failing, also when mongoengine wrapped it
-    (its OperationError keeps the driver's error only as ``__context__``)."""
+def database_failure(error: BaseException) -> Optional[PyMongoError]:
+    """The driver's error when ``error`` is MongoDB failing, also when
+    mongoengine wrapped it (its OperationError keeps it as ``__context__``)."""
     if isinstance(error, PyMongoError):
-        return True
-    return (
-        isinstance(error, OperationError)
-        and not isinstance(error, NotUniqueError)
-        and isinstance(error.__context__, PyMongoError)
-    )
+        return error
+    wrapped = error.__context__
+    if isinstance(error, OperationError) and not isinstance(error, NotUniqueError):
+        return wrapped if isinstance(wrapped, PyMongoError) else None
+    return None
 
 
 @contextlib.contextmanager
@@ -79,6 +80,6 @@ def unavailable_on_error() -> Iterator[None]:
     try:
         yield
     except (PyMongoError, OperationError) as error:
-        if not is_database_failure(error):
+        if database_failure(error) is None:
             raise
         raise ServiceUnavailable() from error

@@ -18,6 +18,15 @@ class ConfigError(ValueError):
     """A configuration value is missing or invalid (raised at start-up)."""
 
 
+class PolicyError(ValueError):
+    """A new username, password or account breaks a rule; ``code`` is
+    machine-readable (``password_too_short``...), the text says why."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
+
+
 class AuthError(HTTPException):
     """Base class: a refused request with a machine-readable ``message``."""
 

@@ -56,10 +56,11 @@ class AuthService:
 
 
 def create_indexes() -> bool:
-    from . import models
+    from . import models, throttle
 
     try:
         models.ensure_indexes()
+        throttle.ensure_index()
     except PyMongoError as error:
         log.error("could not create the MongoDB indexes: %s", type(error).__name__)
         return False

@@ -17,9 +17,9 @@ from typing import Any, Iterable, Optional, Union
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.views import View
 from graphql import ExecutionResult, GraphQLError, graphql_sync
-from pymongo.errors import PyMongoError
 
 from .api_rest import read_json_body
+from .database import database_failure
 from .errors import AuthError, BadRequest
 
 log = logging.getLogger("flask_auth_service_mongo")
@@ -72,7 +72,7 @@ def format_error(error: GraphQLError) -> dict:
         return formatted
     if isinstance(original, AuthError):
         formatted["message"] = original.message
-    elif isinstance(original, PyMongoError):
+    elif database_failure(original) is not None:
         formatted["message"] = "service_unavailable"
     else:
         log.error("GraphQL resolver %s failed", ".".join(map(str, error.path or ())), exc_info=original)

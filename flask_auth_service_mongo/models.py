@@ -6,8 +6,9 @@ into the affected sessions, so it is seen on the very next request.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
+from bson import ObjectId
 from mongoengine import (
     BooleanField,
     DateTimeField,
@@ -19,26 +20,24 @@ from mongoengine import (
 )
 
 from . import sessions
-from .database import JOURNALED, JOURNALED_OPTIONS
+from .database import JOURNALED, JOURNALED_OPTIONS, PRIMARY
+from .errors import PolicyError
 
 MAX_USERNAME_LENGTH = 256
 
 
-class UsernamePolicyError(ValueError):
-    """A new username breaks the policy; ``code`` is machine-readable."""
-
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
+def canonical_username(raw: str) -> str:
+    """Usernames are stored and looked up trimmed and lower-case."""
+    return raw.strip().lower()
 
 
 def normalize_username(raw: str, min_length: int) -> str:
-    """The stored form of a new username (lower-case), or UsernamePolicyError."""
-    username = raw.strip().lower()
+    """The stored form of a new username, or PolicyError."""
+    username = canonical_username(raw)
     if len(username) < min_length:
-        raise UsernamePolicyError("username_too_short", f"the username needs at least {min_length} characters")
+        raise PolicyError("username_too_short", f"the username needs at least {min_length} characters")
     if len(username) > MAX_USERNAME_LENGTH or any(c.isspace() or c == "\x00" for c in username):
-        raise UsernamePolicyError(
+        raise PolicyError(
             "username_invalid", f"the username must be at most {MAX_USERNAME_LENGTH} characters, without spaces"
         )
     return username
@@ -85,7 +84,46 @@ class User(Document):
 
     def clean(self) -> None:
         if self.username:
-            self.username = self.username.lower()
+            self.username = canonical_username(self.username)
+
+    @classmethod
+    def find_by_username(cls, username: str) -> Optional[User]:
+        """The user of that login name (any case), read on the primary."""
+        return cls.objects(username=canonical_username(username)).read_preference(PRIMARY).first()
+
+    @classmethod
+    def find_active(cls, user_id: ObjectId) -> Optional[User]:
+        """The active user of that id, read on the primary; None otherwise."""
+        return cls.objects(pk=user_id, active__ne=False).read_preference(PRIMARY).first()
+
+    def unchanged_since_loaded(self) -> bool:
+        """Whether the stored user still has what was loaded: the same hash,
+        active, the same role and change-password flag."""
+        stored = self._get_collection().with_options(read_preference=PRIMARY).find_one({"_id": self.pk})
+        if stored is None:
+            return False
+        role = stored.get("role")
+        return (
+            stored.get("password") == self.password
+            and stored.get("active") is not False
+            and getattr(role, "id", role) == self.role_id
+            and bool(stored.get("change_password")) == bool(self.change_password)
+        )
+
+    def swap_password(self, new_hash: str, **fields: Any) -> bool:
+        """Store ``new_hash`` (and ``fields``) only if the stored hash is still
+        the one loaded; False when a concurrent change won. No session ends."""
+        users = self._get_collection().with_options(write_concern=JOURNALED)
+        updated = users.update_one(
+            {"_id": self.pk, "password": self.password}, {"$set": {"password": new_hash, **fields}}
+        )
+        if updated.modified_count != 1:
+            return False
+        self.password = new_hash
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self._clear_changed_fields()
+        return True
 
     @property
     def role_name(self) -> Optional[str]:
@@ -97,7 +135,7 @@ class User(Document):
         return role.name if isinstance(role, Role) else None
 
     @property
-    def role_id(self):
+    def role_id(self) -> Optional[ObjectId]:
         """The id the ``role`` reference points at, without loading the role."""
         return getattr(self._data.get("role"), "id", None)
 
@@ -130,14 +168,8 @@ class User(Document):
         (a concurrent change won).
         """
         sessions.end_all(self.pk, keep=keep_session)
-        users = self._get_collection().with_options(write_concern=JOURNALED)
-        updated = users.update_one(
-            {"_id": self.pk, "password": self.password}, {"$set": {"password": new_hash, "change_password": False}}
-        )
-        if updated.modified_count != 1:
+        if not self.swap_password(new_hash, change_password=False):
             return False
-        self.password, self.change_password = new_hash, False
-        self._clear_changed_fields()
         sessions.end_all(self.pk, keep=keep_session)
         sessions.update_user_state(self.pk, {"change_password": False})
         return True

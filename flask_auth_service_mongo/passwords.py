@@ -8,17 +8,11 @@ import string
 
 import bcrypt
 
+from .errors import PolicyError
+
 #: bcrypt reads at most this many bytes; longer passwords are refused, never cut.
 MAX_BYTES = 72
 ALPHABET = string.ascii_letters + string.digits
-
-
-class PasswordPolicyError(ValueError):
-    """A new password breaks the policy; ``code`` is machine-readable."""
-
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
 
 
 def hash_password(password: str, rounds: int) -> str:
@@ -57,19 +51,19 @@ def hash_rounds(hashed: str) -> int:
 
 
 def validate_new_password(password: object, min_length: int) -> str:
-    """Return ``password`` when it fits the policy, else raise PasswordPolicyError."""
+    """Return ``password`` when it fits the policy, else raise PolicyError."""
     if not isinstance(password, str) or not password:
-        raise PasswordPolicyError("password_required", "a password is required")
+        raise PolicyError("password_required", "a password is required")
     if "\x00" in password:
-        raise PasswordPolicyError("password_invalid", "the password must not contain NUL characters")
+        raise PolicyError("password_invalid", "the password must not contain NUL characters")
     try:
         encoded = password.encode("utf-8")
     except UnicodeEncodeError:
-        raise PasswordPolicyError("password_invalid", "the password must be valid Unicode text") from None
+        raise PolicyError("password_invalid", "the password must be valid Unicode text") from None
     if len(password) < min_length:
-        raise PasswordPolicyError("password_too_short", f"the password needs at least {min_length} characters")
+        raise PolicyError("password_too_short", f"the password needs at least {min_length} characters")
     if len(encoded) > MAX_BYTES:
-        raise PasswordPolicyError("password_too_long", f"the password must fit in {MAX_BYTES} UTF-8 bytes")
+        raise PolicyError("password_too_long", f"the password must fit in {MAX_BYTES} UTF-8 bytes")
     return password
 
 

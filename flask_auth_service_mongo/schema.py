@@ -20,13 +20,13 @@ from bson.errors import InvalidId
 from flask import g, request
 from graphql import GraphQLError, GraphQLResolveInfo, OperationType
 from graphql_relay import from_global_id
-from mongoengine.errors import DoesNotExist, NotUniqueError
+from mongoengine.errors import DoesNotExist
 
-from . import api_rest, auth, models, throttle
+from . import accounts, api_rest, auth, models, throttle
 from .database import unavailable_on_error
-from .errors import AuthError, Forbidden, PasswordChangeRequired
+from .errors import AuthError, Forbidden, PolicyError
 from .extension import get_state
-from .passwords import PasswordPolicyError, check_password, generate_password, hash_password, validate_new_password
+from .passwords import check_password, generate_password, hash_password, validate_new_password
 
 MAX_PAGE = 1000
 log = logging.getLogger("flask_auth_service_mongo")
@@ -41,7 +41,7 @@ def graphql_errors() -> Iterator[None]:
             yield
     except AuthError as error:
         raise GraphQLError(error.message) from None
-    except (PasswordPolicyError, models.UsernamePolicyError) as error:
+    except PolicyError as error:
         raise GraphQLError(error.code) from None
 
 
@@ -51,12 +51,8 @@ def caller(roles: auth.RoleSpec = None, password_change_ok: bool = False) -> aut
     ``password_change_ok`` lets in a user who must change their password
     whatever ``AUTH_REQUIRE_PASSWORD_CHANGE`` says.
     """
-    identity = auth.current_identity() or auth.verify_request(require_password_change=False)
-    allowed = auth.allowed_roles(roles)
-    if allowed is not None and identity.role not in allowed:
-        raise Forbidden()
-    if not password_change_ok and get_state().settings.require_password_change and identity.change_password:
-        raise PasswordChangeRequired()
+    identity = auth.authenticate()
+    auth.authorize(identity, auth.allowed_roles(roles), False if password_change_ok else None)
     return identity
 
 
@@ -77,13 +73,6 @@ def find_user(user_id: str) -> models.User:
     if user is None:
         raise GraphQLError("not_found")
     return user
-
-
-def find_role(name: str) -> models.Role:
-    role = models.Role.objects(name=name).first()
-    if role is None:
-        raise GraphQLError("role_not_found")
-    return role
 
 
 def check_new_password(password: str, confirmed: str) -> str:
@@ -147,9 +136,8 @@ class UpdatePassword(graphene.Mutation):
         # like logins, per account.
         attempt_key = f"update_password:{identity.user_id}"
         throttle.take_attempt(attempt_key, request.remote_addr or "")
-        user = models.User.objects(pk=identity.user_id).first()
-        hashed = user.password if user is not None else None
-        if not check_password(input.current_password, hashed, get_state().settings.bcrypt_rounds):
+        user = auth.current_user()
+        if not check_password(input.current_password, user.password, get_state().settings.bcrypt_rounds):
             log.warning("current password mismatch for user %s from %s", identity.user_id, request.remote_addr)
             raise GraphQLError("current_password_mismatch")
         throttle.reset(attempt_key, request.remote_addr or "")
@@ -180,18 +168,9 @@ class CreateUser(graphene.Mutation):
     @graphql_errors()
     def mutate(root: Any, info: GraphQLResolveInfo, input: CreateUserInput) -> CreateUser:
         admin()
-        username = models.normalize_username(input.username, get_state().settings.username_min_length)
-        password = check_new_password(input.password, input.password_confirmed)
-        user = models.User(
-            username=username,
-            password=new_hash(password),
-            role=find_role(input.role),
-            change_password=bool(input.change_password),
-        )
-        try:
-            user.save()
-        except NotUniqueError:
-            raise GraphQLError("username_taken") from None
+        if input.password != input.password_confirmed:
+            raise GraphQLError("passwords_do_not_match")
+        user = accounts.create_user(input.username, input.password, input.role, bool(input.change_password))
         return CreateUser(user=user)
 
 
@@ -216,7 +195,7 @@ class UpdateUser(graphene.Mutation):
         admin()
         user = find_user(input.id)
         if input.role is not None:
-            user.role = find_role(input.role)
+            user.role = accounts.find_role(input.role)
         if input.change_password is not None:
             user.change_password = input.change_password
         if input.active is not None:
@@ -298,7 +277,8 @@ class Query(graphene.ObjectType):
     @staticmethod
     @graphql_errors()
     def resolve_me(root: Any, info: GraphQLResolveInfo) -> Optional[models.User]:
-        return models.User.objects(pk=caller(password_change_ok=True).user_id).first()
+        caller(password_change_ok=True)
+        return auth.current_user()
 
     @staticmethod
     @graphql_errors()

@@ -16,7 +16,7 @@ import mongoengine
 from bson import ObjectId
 from pymongo import ReturnDocument
 
-from .database import JOURNALED, PRIMARY
+from .database import ACKNOWLEDGED, JOURNALED, PRIMARY
 
 COLLECTION = "session"
 USER_AGENT_MAX = 256
@@ -66,8 +66,8 @@ def insert(
             "created_at": now,
             "last_used_at": now,
             "expires_at": expires_at,
-            "ip": (ip or "")[:IP_MAX],
-            "user_agent": (user_agent or "")[:USER_AGENT_MAX],
+            "ip": ip[:IP_MAX] if ip else None,
+            "user_agent": user_agent[:USER_AGENT_MAX] if user_agent else None,
         }
     )
 
@@ -78,10 +78,13 @@ def find_live(session_id: str, user_id: ObjectId, now: datetime) -> Optional[dic
 
 
 def touch(session_id: str, user_id: ObjectId, last_used_at: Optional[datetime], now: datetime, interval: int) -> None:
-    """Record the last use, at most once per ``interval`` seconds a session."""
+    """Record the last use, at most once per ``interval`` seconds a session.
+
+    Not a write that decides access, so it skips the journaled majority.
+    """
     if last_used_at is not None and now - last_used_at < timedelta(seconds=interval):
         return
-    collection().update_one(
+    collection().with_options(write_concern=ACKNOWLEDGED).update_one(
         {"_id": session_id, "user": user_id, "last_used_at": last_used_at}, {"$set": {"last_used_at": now}}
     )
 
@@ -126,8 +129,7 @@ def end_all(user_id: ObjectId, keep: Optional[str] = None) -> int:
 
 def list_live(user_id: ObjectId, now: datetime) -> list[dict]:
     projection = {"created_at": 1, "last_used_at": 1, "ip": 1, "user_agent": 1}
-    cursor = collection().find({"user": user_id, "expires_at": {"$gt": now}}, projection)
-    return sorted(cursor, key=lambda s: s["created_at"], reverse=True)
+    return list(collection().find({"user": user_id, "expires_at": {"$gt": now}}, projection).sort("created_at", -1))
 
 
 def update_user_state(user_id: ObjectId, fields: dict[str, Any]) -> None:

@@ -35,14 +35,17 @@ _cached: tuple[Any, Any] = (None, None)
 
 
 def collection():
-    """The counters, with journaled writes, primary reads and a TTL index."""
+    """The counters, with journaled writes and primary reads."""
     global _cached
     db = mongoengine.get_db()
     if _cached[0] is not db:
-        counters = db.get_collection(COLLECTION, write_concern=JOURNALED, read_preference=PRIMARY)
-        counters.create_index("expires_at", expireAfterSeconds=0)
-        _cached = (db, counters)
+        _cached = (db, db.get_collection(COLLECTION, write_concern=JOURNALED, read_preference=PRIMARY))
     return _cached[1]
+
+
+def ensure_index() -> None:
+    """The TTL index that lets MongoDB drop forgotten counters."""
+    collection().create_index("expires_at", expireAfterSeconds=0)
 
 
 def counter_ids(username: str, ip: str) -> tuple[str, str]:

@@ -39,7 +39,7 @@ def test_init_app_works_as_a_factory(db_name):
     app = Flask(__name__)
     app.config.update(SECRET_KEY="k" * 32, MONGODB_URI=database_uri(db_name))
     service.init_app(app)
-    assert get_state(app).settings.secret_key == "k" * 32
+    assert get_state(app).settings.keys.signing_key == "k" * 32
     with pytest.raises(RuntimeError, match="already registered"):
         service.init_app(app)
 
