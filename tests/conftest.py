@@ -7,6 +7,7 @@ import os
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
+import jwt
 import mongoengine
 import pymongo
 import pytest
@@ -152,6 +153,34 @@ def start_app(db_name, tmp_path):
     yield start
     for process in started:
         process.stop()
+
+
+#: A database nobody answers on: every operation times out quickly.
+UNREACHABLE = {"MONGODB_URI": "mongodb://127.0.0.1:1/unreachable", "AUTH_MONGODB_TIMEOUT_MS": 200}
+
+
+@pytest.fixture
+def unreachable_app(make_app):
+    return make_app(**UNREACHABLE)
+
+
+@pytest.fixture
+def alice(make_user):
+    """The user alice, role admin, password ``PASSWORD``."""
+    return make_user()
+
+
+@pytest.fixture
+def pair(make_user, login):
+    """Alice, logged in: the ``data`` of the login answer."""
+    make_user()
+    return login()
+
+
+def signed_token(kind: str = "access") -> str:
+    """A well-signed token of ``kind`` for a session that does not exist."""
+    claims = {"sub": "6b013a6935dc50d17f512454", "sid": "s", "jti": "j", "type": kind, "iat": 1, "exp": 2**32}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 def bearer(token: str) -> dict:

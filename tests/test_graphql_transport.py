@@ -2,9 +2,8 @@
 resolver failures never leak; a database outage fails closed."""
 
 import graphene
-import jwt
 import pytest
-from conftest import SECRET, graphql
+from conftest import graphql, signed_token
 
 from flask_auth_service_mongo import schema
 from flask_auth_service_mongo.graphql_view import mount
@@ -76,27 +75,17 @@ def test_an_unexpected_resolver_error_is_not_shown(make_app, caplog):
     assert "broken" in caplog.text
 
 
-@pytest.fixture
-def unreachable(make_app):
-    return make_app(MONGODB_URI="mongodb://127.0.0.1:1/unreachable", AUTH_MONGODB_TIMEOUT_MS=200).test_client()
-
-
-def signed(kind: str) -> str:
-    claims = {"sub": "6b013a6935dc50d17f512454", "sid": "s", "jti": "j", "type": kind, "iat": 1, "exp": 2**32}
-    return jwt.encode(claims, SECRET, algorithm="HS256")
-
-
-def test_update_password_answers_503_when_the_database_is_down(unreachable):
+def test_update_password_answers_503_when_the_database_is_down(unreachable_app):
     query = (
         'mutation { update_password(input: {current_password: "a", new_password: "b", password_confirmed: "b"})'
         " { ok } }"
     )
-    response = graphql(unreachable, query, signed("access"))
+    response = graphql(unreachable_app.test_client(), query, signed_token())
     assert response.status_code == 503
     assert response.json["data"] == {"update_password": None}
     assert response.json["errors"][0]["message"] == "service_unavailable"
 
 
-def test_refresh_token_answers_503_when_the_database_is_down(unreachable):
-    response = graphql(unreachable, REFRESH, variables={"t": signed("refresh")})
+def test_refresh_token_answers_503_when_the_database_is_down(unreachable_app):
+    response = graphql(unreachable_app.test_client(), REFRESH, variables={"t": signed_token("refresh")})
     assert (response.status_code, response.json["errors"][0]["message"]) == (503, "service_unavailable")

@@ -2,7 +2,6 @@
 Authorization header, the answer is a refusal, never a pass nor a 500."""
 
 import jwt
-import pytest
 from conftest import SECRET
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,12 +38,6 @@ authorization = st.one_of(
 claim_sets = st.dictionaries(
     st.sampled_from(["sub", "sid", "jti", "type", "exp", "iat", "nbf", "aud"]), json_values, max_size=8
 )
-
-
-@pytest.fixture
-def alice(make_user):
-    """Created once per test (hypothesis runs all examples in one call)."""
-    return make_user()
 
 
 @FUZZ

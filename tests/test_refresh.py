@@ -12,12 +12,6 @@ from freezegun import freeze_time
 from flask_auth_service_mongo.models import Session
 
 
-@pytest.fixture
-def pair(make_user, login):
-    make_user()
-    return login()
-
-
 def refresh(client, token):
     return client.post("/admin/refresh", json={"refresh_token": token})
 

@@ -9,11 +9,6 @@ from freezegun import freeze_time
 from flask_auth_service_mongo.models import Session
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user()
-
-
 def test_logout_all_ends_every_session_of_the_user_and_spares_others(client, alice, make_user, login):
     make_user(username="bob")
     mine = [login(), login(), login()]

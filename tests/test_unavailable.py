@@ -1,26 +1,14 @@
 """A database that cannot be reached fails closed: 503, never a pass, never a 500."""
 
-import jwt
 import pytest
-from conftest import SECRET, bearer
-
-
-@pytest.fixture
-def unreachable_app(make_app):
-    # Nothing listens on port 1: every operation times out quickly.
-    return make_app(MONGODB_URI="mongodb://127.0.0.1:1/unreachable", AUTH_MONGODB_TIMEOUT_MS=200)
-
-
-def valid_looking_token() -> str:
-    claims = {"sub": "6b013a6935dc50d17f512454", "sid": "s", "jti": "j", "type": "access", "iat": 1, "exp": 2**32}
-    return jwt.encode(claims, SECRET, algorithm="HS256")
+from conftest import UNREACHABLE, bearer, signed_token
 
 
 @pytest.mark.parametrize("flags", [{}, {"TESTING": False, "PROPAGATE_EXCEPTIONS": False}])
 @pytest.mark.parametrize("path", ["/admin/me", "/plain/me", "/plain/any"])
 def test_guarded_views_answer_503_when_the_database_is_down(make_app, flags, path):
-    app = make_app(MONGODB_URI="mongodb://127.0.0.1:1/unreachable", AUTH_MONGODB_TIMEOUT_MS=200, **flags)
-    response = app.test_client().get(path, headers=bearer(valid_looking_token()))
+    app = make_app(**UNREACHABLE, **flags)
+    response = app.test_client().get(path, headers=bearer(signed_token()))
     assert (response.status_code, response.json) == (503, {"message": "service_unavailable"})
 
 
@@ -30,7 +18,7 @@ def test_login_answers_503_when_the_database_is_down(unreachable_app):
 
 
 def test_logout_answers_503_when_the_database_is_down(unreachable_app):
-    response = unreachable_app.test_client().post("/admin/logout", headers=bearer(valid_looking_token()))
+    response = unreachable_app.test_client().post("/admin/logout", headers=bearer(signed_token()))
     assert (response.status_code, response.json) == (503, {"message": "service_unavailable"})
 
 
@@ -43,7 +31,7 @@ def test_indexes_missed_at_start_up_are_created_once_the_database_answers(make_a
     import mongoengine
     from conftest import database_uri
 
-    app = make_app(MONGODB_URI="mongodb://127.0.0.1:1/unreachable", AUTH_MONGODB_TIMEOUT_MS=200)
+    app = make_app(**UNREACHABLE)
     # The database comes back: here, the app's connection is pointed at a live one.
     from flask_auth_service_mongo import database
 
