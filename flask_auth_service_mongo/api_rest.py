@@ -151,7 +151,7 @@ def open_session(user: User, role_name: Optional[str]) -> Response:
     # A concurrent disable, password or role change may have read the
     # sessions before this one existed: look at the user again after.
     try:
-        unchanged = user.unchanged_since_loaded()
+        unchanged = user.unchanged_since_loaded(role_name)
     except PyMongoError:
         with contextlib.suppress(PyMongoError):
             store.end(session_id, user.pk)

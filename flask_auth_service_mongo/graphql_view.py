@@ -11,20 +11,24 @@ debug mode only.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Iterable, Optional, Union
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.views import View
-from graphql import ExecutionResult, GraphQLError, graphql_sync
+from graphql import ExecutionResult, GraphQLError, execute, parse, validate
 
-from .api_rest import read_json_body
+from .api_rest import is_unicode_text, read_json_body
 from .database import database_failure
 from .errors import AuthError, BadRequest
 
 log = logging.getLogger("flask_auth_service_mongo")
 
-MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_BYTES = 64 * 1024
+#: Bounds parsing, validation and error reporting (whose cost grows with
+#: the square of the number of fields).
+MAX_TOKENS = 2000
 GRAPHIQL_VERSION = "3.8.3"
 GRAPHIQL_PAGE = f"""<!doctype html>
 <html><head><title>GraphiQL</title>
@@ -61,6 +65,8 @@ def read_operation() -> tuple[str, Optional[dict], Optional[str]]:
         raise BadRequest({"variables": "must be an object"})
     if name is not None and not isinstance(name, str):
         raise BadRequest({"operationName": "must be a string"})
+    if not is_unicode_text(json.dumps(body, ensure_ascii=False)):
+        raise BadRequest({"body": "must be valid Unicode text"})
     return query, variables, name
 
 
@@ -109,15 +115,26 @@ class GraphQLView(View):
             query, variables, operation_name = read_operation()
         except BadRequest as error:
             return jsonify(error_body(error.message, detail=error.errors)), 400
-        result = graphql_sync(
-            self.schema, query, variable_values=variables, operation_name=operation_name, middleware=self.middleware
-        )
+        result = self.run(query, variables, operation_name)
         errors = [format_error(error) for error in result.errors or ()]
         status = status_of(result, errors)
         body: dict[str, Any] = {} if status == 400 else {"data": result.data}
         if errors:
             body["errors"] = errors
         return jsonify(body), status
+
+    def run(self, query: str, variables: Optional[dict], operation_name: Optional[str]) -> ExecutionResult:
+        """Parse (bounded), validate, then execute the operation."""
+        try:
+            document = parse(query, max_tokens=MAX_TOKENS)
+        except GraphQLError as error:
+            return ExecutionResult(None, [error])
+        errors = validate(self.schema, document)
+        if errors:
+            return ExecutionResult(None, errors)
+        return execute(
+            self.schema, document, variable_values=variables, operation_name=operation_name, middleware=self.middleware
+        )
 
 
 def mount(

@@ -96,19 +96,23 @@ class User(Document):
         """The active user of that id, read on the primary; None otherwise."""
         return cls.objects(pk=user_id, active__ne=False).read_preference(PRIMARY).first()
 
-    def unchanged_since_loaded(self) -> bool:
+    def unchanged_since_loaded(self, role_name: Optional[str]) -> bool:
         """Whether the stored user still has what was loaded: the same hash,
-        active, the same role and change-password flag."""
+        active, the same change-password flag and role, still named ``role_name``."""
         stored = self._get_collection().with_options(read_preference=PRIMARY).find_one({"_id": self.pk})
         if stored is None:
             return False
         role = stored.get("role")
-        return (
+        if not (
             stored.get("password") == self.password
             and stored.get("active") is not False
             and getattr(role, "id", role) == self.role_id
             and bool(stored.get("change_password")) == bool(self.change_password)
-        )
+        ):
+            return False
+        # A role renamed or deleted meanwhile: the session holds its old name.
+        current_role = Role._get_collection().with_options(read_preference=PRIMARY).find_one({"_id": self.role_id})
+        return (current_role or {}).get("name") == role_name
 
     def swap_password(self, new_hash: str, **fields: Any) -> bool:
         """Store ``new_hash`` (and ``fields``) only if the stored hash is still

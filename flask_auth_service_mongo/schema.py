@@ -134,13 +134,13 @@ class UpdatePassword(graphene.Mutation):
         check_new_password(input.new_password, input.password_confirmed)
         # Guesses of the current password with a stolen token are throttled
         # like logins, per account.
-        attempt_key = f"update_password:{identity.user_id}"
-        throttle.take_attempt(attempt_key, request.remote_addr or "")
+        account, ip = str(identity.user_id), request.remote_addr or ""
+        throttle.take_attempt(account, ip, purpose="update_password")
         user = auth.current_user()
         if not check_password(input.current_password, user.password, get_state().settings.bcrypt_rounds):
             log.warning("current password mismatch for user %s from %s", identity.user_id, request.remote_addr)
             raise GraphQLError("current_password_mismatch")
-        throttle.reset(attempt_key, request.remote_addr or "")
+        throttle.reset(account, ip, purpose="update_password")
         if input.new_password == input.current_password:
             raise GraphQLError("same_password")
         if not user.replace_password(new_hash(input.new_password), identity.session_id):
@@ -339,7 +339,8 @@ class MutationMiddleware:
             roles = self.rules.get(info.field_name)
             if roles is not None and Roles.IS_AUTHENTICATED_ANONYMOUSLY not in roles:
                 with graphql_errors():
-                    identity = caller(password_change_ok=True)
+                    # A user who must change their password may only do that.
+                    identity = caller(password_change_ok=info.field_name == "update_password")
                     if Roles.IS_AUTHENTICATED_FULLY not in roles and identity.role not in roles:
                         raise Forbidden()
         return next_(root, info, **args)

@@ -48,28 +48,28 @@ def ensure_index() -> None:
     collection().create_index("expires_at", expireAfterSeconds=0)
 
 
-def counter_ids(username: str, ip: str) -> tuple[str, str]:
-    """Ids of the username+IP and the username counters (hashed: any length,
-    any characters, and no usernames kept in the collection)."""
+def counter_ids(purpose: str, username: str, ip: str) -> tuple[str, str]:
+    """Ids of the username+IP and the username counters of one ``purpose``
+    (hashed: any length, any characters, and no usernames kept)."""
 
     def digest(*parts: str) -> str:
         joined = "\x00".join(parts).encode("utf-8", "surrogatepass")
         return hashlib.sha256(joined).hexdigest()
 
-    return digest("ip", username, ip), digest("account", username)
+    return digest(purpose, "ip", username, ip), digest(purpose, "account", username)
 
 
-def take_attempt(username: str, ip: str) -> None:
-    """Count one login attempt; TooManyAttempts when a limit is used up."""
+def take_attempt(username: str, ip: str, purpose: str = "login") -> None:
+    """Count one attempt to prove a password; TooManyAttempts when a limit is used up."""
     settings = get_state().settings
     now = utcnow()
     window = timedelta(seconds=settings.login_lockout_seconds)
-    pair, account = counter_ids(username, ip)
+    pair, account = counter_ids(purpose, username, ip)
     try:
         take(pair, settings.login_max_attempts, now, window)
         take(account, settings.login_account_max_attempts, now, window)
     except TooManyAttempts:
-        log.warning("login locked out for %r from %s", username[:128], ip)
+        log.warning("%s locked out for %r from %s", purpose, username[:128], ip)
         raise
 
 
@@ -94,6 +94,6 @@ def take(counter_id: str, limit: int, now: datetime, window: timedelta) -> None:
     raise ServiceUnavailable()
 
 
-def reset(username: str, ip: str) -> None:
-    """A successful login: forget the failures of that username."""
-    collection().delete_many({"_id": {"$in": list(counter_ids(username, ip))}})
+def reset(username: str, ip: str, purpose: str = "login") -> None:
+    """A success: forget the failures of that username."""
+    collection().delete_many({"_id": {"$in": list(counter_ids(purpose, username, ip))}})

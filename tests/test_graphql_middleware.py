@@ -111,3 +111,14 @@ def test_a_rule_without_roles_is_refused_at_once():
 
 def test_the_pseudo_roles_keep_their_0_1_8_values():
     assert Roles.values() == ["is_authenticated", "is_anonymously"]
+
+
+def test_a_user_who_must_change_the_password_is_refused_ruled_mutations_when_required(make_app, make_user, login):
+    app = make_app(AUTH_REQUIRE_PASSWORD_CHANGE=True)
+    rules = [{"mutation": "members_only", "roles": [Roles.IS_AUTHENTICATED_FULLY]}]
+    own = graphene.Schema(query=Query, mutation=Mutation, auto_camelcase=False)
+    mount(app, own, rule=PATH, middleware=[MutationMiddleware(rules)])
+    make_user(change_password=True)
+    client = app.test_client()
+    token = client.post("/admin/login", json={"username": "alice", "password": "correct horse"}).json["data"]["token"]
+    assert call(client, "members_only", token) == (None, ["password_change_required"])

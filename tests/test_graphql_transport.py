@@ -89,3 +89,17 @@ def test_update_password_answers_503_when_the_database_is_down(unreachable_app):
 def test_refresh_token_answers_503_when_the_database_is_down(unreachable_app):
     response = graphql(unreachable_app.test_client(), REFRESH, variables={"t": signed_token("refresh")})
     assert (response.status_code, response.json["errors"][0]["message"]) == (503, "service_unavailable")
+
+
+def test_a_query_of_thousands_of_fields_is_refused_before_it_runs(client):
+    query = "{ " + " ".join(f"a{i}: me {{ id }}" for i in range(1000)) + " }"
+    response = graphql(client, query)
+    assert response.status_code == 400
+    assert "tokens" in response.json["errors"][0]["message"]
+
+
+def test_lone_surrogates_in_variables_are_a_bad_request(client):
+    body = '{"query": "query($n: String) { __typename }", "variables": {"n": "\\ud800"}}'
+    response = client.post("/admin/graphql", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json["errors"][0]["message"] == "bad_request"

@@ -145,3 +145,11 @@ def test_guessing_the_current_password_is_throttled_like_logins(client, make_use
         assert error_message(update(client, token, current="wrong guess")) == "current_password_mismatch"
     assert error_message(update(client, token)) == "too_many_attempts"
     assert client.post("/admin/login", json={"username": "alice", "password": "brand new secret"}).status_code == 400
+
+
+def test_failed_logins_cannot_lock_anyone_out_of_update_password(client, make_user, login):
+    user = make_user()
+    token = login()["token"]
+    for _ in range(6):
+        client.post("/admin/login", json={"username": str(user.pk), "password": "whatever"})
+    assert update(client, token).json == {"data": {"update_password": {"ok": True}}}
