@@ -9,6 +9,8 @@ from typing import Iterator, Optional
 import mongoengine
 from mongoengine.errors import NotUniqueError, OperationError
 from pymongo import ReadPreference
+from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
@@ -22,6 +24,19 @@ ACKNOWLEDGED = WriteConcern(w=1)
 #: Access is always decided on the primary's view of the data.
 PRIMARY = ReadPreference.PRIMARY
 MOCK_SCHEME = "mongomock://"
+
+
+_handles: dict[str, tuple[Database, Collection]] = {}
+
+
+def access_collection(name: str) -> Collection:
+    """Collection ``name`` of the models' database, with journaled majority
+    writes and primary reads (the handle is kept while the database is)."""
+    db = mongoengine.get_db()
+    handle = _handles.get(name)
+    if handle is None or handle[0] is not db:
+        handle = _handles[name] = (db, db.get_collection(name, write_concern=JOURNALED, read_preference=PRIMARY))
+    return handle[1]
 
 
 def connect(uri: str, timeout_ms: int) -> None:

@@ -12,18 +12,16 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
-import mongoengine
 from bson import ObjectId
 from pymongo import ReturnDocument
+from pymongo.collection import Collection
 
-from .database import ACKNOWLEDGED, JOURNALED, PRIMARY
+from .database import ACKNOWLEDGED, access_collection
 
 COLLECTION = "session"
 USER_AGENT_MAX = 256
 IP_MAX = 64
 CHECK_FIELDS = {"role": 1, "change_password": 1, "last_used_at": 1}
-
-_cached: tuple[Any, Any] = (None, None)
 
 
 def utcnow() -> datetime:
@@ -32,13 +30,9 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def collection():
+def collection() -> Collection:
     """The session collection with journaled writes and primary reads."""
-    global _cached
-    db = mongoengine.get_db()
-    if _cached[0] is not db:
-        _cached = (db, db.get_collection(COLLECTION, write_concern=JOURNALED, read_preference=PRIMARY))
-    return _cached[1]
+    return access_collection(COLLECTION)
 
 
 def new_session_id() -> str:

@@ -18,12 +18,11 @@ import hashlib
 import logging
 import math
 from datetime import datetime, timedelta
-from typing import Any
 
-import mongoengine
+from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from .database import JOURNALED, PRIMARY
+from .database import access_collection
 from .errors import ServiceUnavailable, TooManyAttempts
 from .extension import get_state
 from .sessions import utcnow
@@ -31,16 +30,10 @@ from .sessions import utcnow
 COLLECTION = "login_attempt"
 log = logging.getLogger("flask_auth_service_mongo")
 
-_cached: tuple[Any, Any] = (None, None)
 
-
-def collection():
+def collection() -> Collection:
     """The counters, with journaled writes and primary reads."""
-    global _cached
-    db = mongoengine.get_db()
-    if _cached[0] is not db:
-        _cached = (db, db.get_collection(COLLECTION, write_concern=JOURNALED, read_preference=PRIMARY))
-    return _cached[1]
+    return access_collection(COLLECTION)
 
 
 def ensure_index() -> None:
