@@ -8,12 +8,11 @@ from typing import Iterator, NoReturn
 
 import click
 from flask.cli import AppGroup
-from mongoengine.errors import NotUniqueError, OperationError
-from pymongo.errors import PyMongoError
+from mongoengine.errors import NotUniqueError
 
 from . import accounts, sessions
-from .database import database_failure
-from .errors import PolicyError
+from .database import database_failure, unavailable_on_error
+from .errors import PolicyError, ServiceUnavailable
 from .extension import get_state
 from .models import Role, User, normalize_username
 
@@ -28,11 +27,10 @@ def fail(reason: str) -> NoReturn:
 def database_errors() -> Iterator[None]:
     """A database failure ends the command with a one-line reason."""
     try:
-        yield
-    except (PyMongoError, OperationError) as error:
-        if database_failure(error) is None:
-            raise
-        fail(f"database error: {type(database_failure(error)).__name__}")
+        with unavailable_on_error():
+            yield
+    except ServiceUnavailable as error:
+        fail(f"database error: {type(database_failure(error.__cause__)).__name__}")
 
 
 @group.command("role-new")

@@ -112,3 +112,10 @@ def test_clear_tokens_removes_only_expired_sessions_unless_forced(runner, client
     result = runner.invoke(args=["auth_mongo", "clear-tokens", "--forced"])
     assert "1 session(s) removed" in result.output
     assert client.get("/admin/me", headers=bearer(live)).status_code == 401
+
+
+@pytest.mark.parametrize("args", [["clear-tokens"], ["logout-user", "-u", "alice"], ["role-new", "-n", "admin"]])
+def test_a_database_that_cannot_be_reached_is_a_one_line_error(unreachable_app, args):
+    result = unreachable_app.test_cli_runner().invoke(args=["auth_mongo", *args])
+    assert result.exit_code != 0
+    assert result.output.strip() == "Error: database error: ServerSelectionTimeoutError"
