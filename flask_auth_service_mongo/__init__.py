@@ -1,8 +1,13 @@
 """flask-auth-service-mongo: API login, logout and guarded routes for Flask,
 with sessions kept in MongoDB."""
 
-from . import api_rest, auth, errors, models, schema
-from .extension import AuthService
-from .schema import MutationMiddleware, Roles
+from . import api_rest as api_rest
+from . import auth as auth
+from . import errors as errors
+from . import models as models
+from . import schema as schema
+from .extension import AuthService as AuthService
+from .schema import MutationMiddleware as MutationMiddleware
+from .schema import Roles as Roles
 
 __all__ = ["AuthService", "MutationMiddleware", "Roles", "api_rest", "auth", "errors", "models", "schema"]

@@ -13,16 +13,15 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Union
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from flask import Flask, current_app, g, request
 from flask import Response as FlaskResponse
 
-from . import sessions
+from . import service, sessions
 from .database import unavailable_on_error
-from .errors import AuthError, Forbidden, InvalidToken, PasswordChangeRequired, Unauthorized
-from .extension import get_state
+from .errors import AuthError, Forbidden, PasswordChangeRequired, Unauthorized
 from .models import User
-from .tokens import ACCESS
+from .state import get_state
+from .tokens import ACCESS, subject_id
 
 RoleSpec = Union[None, str, Iterable[str]]
 MAX_HEADER_LENGTH = 8192
@@ -57,18 +56,11 @@ def allowed_roles(role: RoleSpec) -> Optional[frozenset]:
     return frozenset([role] if isinstance(role, str) else role)
 
 
-def claims_user_id(claims: dict) -> ObjectId:
-    try:
-        return ObjectId(claims["sub"])
-    except (InvalidId, TypeError):
-        raise InvalidToken() from None
-
-
 def identify(token: str) -> Identity:
     """Check ``token`` and its session; the identity behind it."""
     state = get_state()
     claims = state.tokens.decode(token, ACCESS)
-    user_id = claims_user_id(claims)
+    user_id = subject_id(claims)
     with unavailable_on_error():
         if not state.settings.white_list_token:
             user = User.find_active(user_id)
@@ -133,7 +125,7 @@ def required(role: RoleSpec = None, require_password_change: Optional[bool] = No
                 authorize(authenticate(), roles, require_password_change)
             except AuthError as error:
                 return refusal_response(error)
-            return view(*args, **kwargs)
+            return current_app.ensure_sync(view)(*args, **kwargs)
 
         return wrapper
 
@@ -165,6 +157,7 @@ def answers_refusals(helper: Callable) -> Callable:
 
 
 def current_identity() -> Optional[Identity]:
+    """The identity this request authenticated as, if it did."""
     return g.get(_IDENTITY)
 
 
@@ -202,8 +195,7 @@ def verify_token(token: str) -> User:
 
 def logout_user(user: User) -> int:
     """End every session of ``user`` (admin use); returns how many ended."""
-    with unavailable_on_error():
-        return sessions.end_all(user.pk)
+    return service.logout_user(user.pk)
 
 
 __all__ = [

@@ -10,11 +10,11 @@ import click
 from flask.cli import AppGroup
 from mongoengine.errors import NotUniqueError
 
-from . import accounts, sessions
+from . import service
 from .database import database_failure, unavailable_on_error
-from .errors import PolicyError, ServiceUnavailable
-from .extension import get_state
+from .errors import AuthError, PolicyError, ServiceUnavailable
 from .models import Role, User, normalize_username
+from .state import get_state
 
 group = AppGroup("auth_mongo", help="Manage the roles, users and sessions of flask-auth-service-mongo.")
 
@@ -24,13 +24,18 @@ def fail(reason: str) -> NoReturn:
 
 
 @contextlib.contextmanager
-def database_errors() -> Iterator[None]:
-    """A database failure ends the command with a one-line reason."""
+def _command_errors() -> Iterator[None]:
+    """The CLI's one translator: a refusal, a broken rule or a database
+    failure ends the command with a one-line reason."""
     try:
         with unavailable_on_error():
             yield
     except ServiceUnavailable as error:
         fail(f"database error: {type(database_failure(error.__cause__)).__name__}")
+    except PolicyError as error:
+        fail(str(error))
+    except AuthError as error:
+        fail(error.message)
 
 
 @group.command("role-new")
@@ -47,7 +52,7 @@ def role_new(name: str, permissions: str | None) -> None:
     name = name.strip()
     if not name:
         fail("--name must not be empty")
-    with database_errors():
+    with _command_errors():
         try:
             Role(name=name, permissions=parsed).save()
         except NotUniqueError:
@@ -61,14 +66,11 @@ def role_new(name: str, permissions: str | None) -> None:
 @click.option("--password", default=None, help="Prompted for (hidden, twice) when omitted.")
 def user_new(role_name: str, username: str, password: str | None) -> None:
     """Create a user with a role."""
-    try:
+    with _command_errors():
         username = normalize_username(username, get_state().settings.username_min_length)
         if password is None:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        with database_errors():
-            accounts.create_user(username, password, role_name)
-    except PolicyError as error:
-        fail(str(error))
+        service.create_user(None, username, password, role_name)
     click.echo(f"user {username!r} created with role {role_name!r}")
 
 
@@ -76,11 +78,11 @@ def user_new(role_name: str, username: str, password: str | None) -> None:
 @click.option("-u", "--username", required=True)
 def logout_user(username: str) -> None:
     """End every session of a user."""
-    with database_errors():
+    with _command_errors():
         user = User.find_by_username(username)
         if user is None:
             fail(f"user {username!r} does not exist")
-        ended = sessions.end_all(user.pk)
+        ended = service.logout_user(user.pk)
     click.echo(f"{ended} session(s) of {user.username!r} ended")
 
 
@@ -88,6 +90,6 @@ def logout_user(username: str) -> None:
 @click.option("--forced", is_flag=True, help="Remove every session, not only the expired ones.")
 def clear_tokens(forced: bool) -> None:
     """Remove expired sessions (MongoDB's TTL index also does, lazily)."""
-    with database_errors():
-        removed = sessions.clear(sessions.utcnow(), forced=forced)
+    with _command_errors():
+        removed = service.clear_sessions(forced=forced)
     click.echo(f"{removed} session(s) removed")

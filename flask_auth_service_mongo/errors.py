@@ -12,6 +12,7 @@ import json
 from typing import Any, Optional
 
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 
 class ConfigError(ValueError):
@@ -55,11 +56,15 @@ class AuthError(HTTPException):
         code = error.get(self.message)
         return f'Bearer realm="api", error="{code}"' if code else 'Bearer realm="api"'
 
-    def get_headers(self, environ=None, scope=None) -> list[tuple[str, str]]:
-        return [("Content-Type", "application/json"), *self.headers.items()]
+    def get_response(self, environ: Any = None, scope: Any = None) -> Response:
+        """The JSON answer (werkzeug and flask-restx ask the exception for it)."""
+        return render(self)
 
-    def get_body(self, environ=None, scope=None) -> str:
-        return json.dumps(self.data)
+
+def render(error: AuthError) -> Response:
+    """The one place a refusal becomes an HTTP response (the extension's
+    default error handler; an app's own handler for AuthError overrides it)."""
+    return Response(json.dumps(error.data), error.status, error.headers, mimetype="application/json")
 
 
 class Unauthorized(AuthError):

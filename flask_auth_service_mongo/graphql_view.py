@@ -19,9 +19,9 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.views import View
 from graphql import ExecutionResult, GraphQLError, execute, parse, validate
 
-from .api_rest import is_unicode_text, read_json_body
+from .bodies import is_unicode_text, read_json_body
 from .database import database_failure
-from .errors import AuthError, BadRequest
+from .errors import AuthError, BadRequest, PolicyError
 
 log = logging.getLogger("flask_auth_service_mongo")
 
@@ -71,13 +71,16 @@ def read_operation() -> tuple[str, Optional[dict], Optional[str]]:
 
 
 def format_error(error: GraphQLError) -> dict:
-    """The error as sent: its own message, or a code that leaks nothing."""
+    """GraphQL's one translator: the error as sent, its own message, the
+    code of a refusal or broken rule, or a code that leaks nothing."""
     original = error.original_error
     formatted = error.formatted
     if original is None or isinstance(original, GraphQLError):
         return formatted
     if isinstance(original, AuthError):
         formatted["message"] = original.message
+    elif isinstance(original, PolicyError):
+        formatted["message"] = original.code
     elif database_failure(original) is not None:
         formatted["message"] = "service_unavailable"
     else:

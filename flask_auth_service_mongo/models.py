@@ -1,7 +1,8 @@
 """MongoDB documents: ``role`` and ``user`` as 0.1.8 wrote them, plus ``session``.
 
-Saving or deleting users and roles through these classes pushes the change
-into the affected sessions, so it is seen on the very next request.
+Saving or deleting users and roles through these classes sends mongoengine's
+signals, on which ``service`` pushes the change into the affected sessions (or
+ends them), so it is seen on the very next request.
 """
 
 from __future__ import annotations
@@ -53,18 +54,16 @@ class Role(Document):
 
     def save(self, *args, **kwargs):
         kwargs.setdefault("write_concern", JOURNALED_OPTIONS)
-        old_name = None
+        previous_name = None
         if self.pk is not None and "name" in self._get_changed_fields():
             previous = Role.objects(pk=self.pk).only("name").first()
-            old_name = previous.name if previous else None
-        result = super().save(*args, **kwargs)
-        if old_name:
-            sessions.rename_role(old_name, self.name)
-        return result
+            previous_name = previous.name if previous else None
+        # The service renames the role in its sessions (post_save signal).
+        kwargs["signal_kwargs"] = {**kwargs.get("signal_kwargs", {}), "previous_name": previous_name}
+        return super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         super().delete(*args, **{**JOURNALED_OPTIONS, **kwargs})
-        sessions.rename_role(self.name, None)
 
     def __str__(self) -> str:
         return self.name
@@ -145,38 +144,12 @@ class User(Document):
 
     def save(self, *args, **kwargs):
         kwargs.setdefault("write_concern", JOURNALED_OPTIONS)
-        existing = self.pk is not None
-        ends_sessions = existing and (not self.active or "password" in self._get_changed_fields())
-        if ends_sessions:
-            # Before the write too: one that fails half-way leaves no session.
-            sessions.end_all(self.pk)
         if self.created_at is None:
             self.created_at = sessions.utcnow()
-        result = super().save(*args, **kwargs)
-        if ends_sessions:
-            sessions.end_all(self.pk)  # and none opened by a login racing it
-        elif existing:
-            sessions.update_user_state(self.pk, {"role": self.role_name, "change_password": self.change_password})
-        return result
+        return super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        sessions.end_all(self.pk)
         super().delete(*args, **{**JOURNALED_OPTIONS, **kwargs})
-        sessions.end_all(self.pk)
-
-    def replace_password(self, new_hash: str, keep_session: str) -> bool:
-        """The user's own password change: store ``new_hash``, clear
-        ``change_password`` and end every session but ``keep_session``.
-
-        Only if the stored hash is still the one loaded; False otherwise
-        (a concurrent change won).
-        """
-        sessions.end_all(self.pk, keep=keep_session)
-        if not self.swap_password(new_hash, change_password=False):
-            return False
-        sessions.end_all(self.pk, keep=keep_session)
-        sessions.update_user_state(self.pk, {"change_password": False})
-        return True
 
     def __str__(self) -> str:
         return self.username

@@ -10,9 +10,8 @@ anonymous and authenticated operations. A failure is a GraphQL error whose
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import graphene
 from bson import ObjectId
@@ -22,30 +21,18 @@ from graphql import GraphQLError, GraphQLResolveInfo, OperationType
 from graphql_relay import from_global_id
 from mongoengine.errors import DoesNotExist
 
-from . import accounts, api_rest, auth, models, throttle
-from .database import unavailable_on_error
-from .errors import AuthError, Forbidden, PolicyError
-from .extension import get_state
-from .passwords import check_password, generate_password, hash_password, validate_new_password
+from . import auth, models, service
+from .errors import Forbidden, NotFound
 
-MAX_PAGE = 1000
 log = logging.getLogger("flask_auth_service_mongo")
 _PASSWORD_CHECKED = "_flask_auth_service_mongo_password_checked"
 
 
-@contextlib.contextmanager
-def graphql_errors() -> Iterator[None]:
-    """Report refusals, policy breaks and database failures as coded GraphQL errors."""
-    try:
-        with unavailable_on_error():
-            yield
-    except AuthError as error:
-        raise GraphQLError(error.message) from None
-    except PolicyError as error:
-        raise GraphQLError(error.code) from None
+def _client() -> service.Client:
+    return service.Client(request.remote_addr, request.user_agent.string)
 
 
-def caller(roles: auth.RoleSpec = None, password_change_ok: bool = False) -> auth.Identity:
+def _caller(roles: auth.RoleSpec = None, password_change_ok: bool = False) -> auth.Identity:
     """The request's authenticated caller, checked like ``auth.required``.
 
     ``password_change_ok`` lets in a user who must change their password
@@ -56,33 +43,21 @@ def caller(roles: auth.RoleSpec = None, password_change_ok: bool = False) -> aut
     return identity
 
 
-def admin() -> auth.Identity:
-    return caller(get_state().settings.admin_roles)
+def _actor() -> service.Actor:
+    """The caller of an account operation (the service checks its role)."""
+    identity = _caller()
+    return service.Actor(identity.user_id, identity.role)
 
 
-def find_user(user_id: str) -> models.User:
-    """The user of an id: hex ObjectId, or a relay global id as 0.1.8 gave."""
+def _user_id(user_id: str) -> ObjectId:
+    """The id of a user: hex ObjectId, or a relay global id as 0.1.8 gave."""
     try:
-        pk = ObjectId(user_id)
+        return ObjectId(user_id)
     except (InvalidId, TypeError):
         try:
-            pk = ObjectId(from_global_id(user_id).id)
+            return ObjectId(from_global_id(user_id).id)
         except (InvalidId, TypeError, ValueError):
-            raise GraphQLError("not_found") from None
-    user = models.User.objects(pk=pk).first()
-    if user is None:
-        raise GraphQLError("not_found")
-    return user
-
-
-def check_new_password(password: str, confirmed: str) -> str:
-    if password != confirmed:
-        raise GraphQLError("passwords_do_not_match")
-    return validate_new_password(password, get_state().settings.password_min_length)
-
-
-def new_hash(password: str) -> str:
-    return hash_password(password, get_state().settings.bcrypt_rounds)
+            raise NotFound() from None
 
 
 class Role(graphene.ObjectType):
@@ -124,27 +99,20 @@ class UpdatePassword(graphene.Mutation):
     ok = graphene.Boolean()
 
     @staticmethod
-    @graphql_errors()
     def mutate(root: Any, info: GraphQLResolveInfo, input: UpdatePasswordInput) -> UpdatePassword:
-        identity = caller(password_change_ok=True)
+        identity = _caller(password_change_ok=True)
         if g.get(_PASSWORD_CHECKED):
             # One bcrypt check a request: aliases must not multiply guesses.
             raise GraphQLError("too_many_attempts")
         setattr(g, _PASSWORD_CHECKED, True)
-        check_new_password(input.new_password, input.password_confirmed)
-        # Guesses of the current password with a stolen token are throttled
-        # like logins, per account.
-        account, ip = str(identity.user_id), request.remote_addr or ""
-        throttle.take_attempt(account, ip, purpose="update_password")
-        user = auth.current_user()
-        if not check_password(input.current_password, user.password, get_state().settings.bcrypt_rounds):
-            log.warning("current password mismatch for user %s from %s", identity.user_id, request.remote_addr)
-            raise GraphQLError("current_password_mismatch")
-        throttle.reset(account, ip, purpose="update_password")
-        if input.new_password == input.current_password:
-            raise GraphQLError("same_password")
-        if not user.replace_password(new_hash(input.new_password), identity.session_id):
-            raise GraphQLError("current_password_mismatch")
+        service.change_password(
+            identity.user_id,
+            identity.session_id,
+            input.current_password,
+            input.new_password,
+            input.password_confirmed,
+            _client(),
+        )
         return UpdatePassword(ok=True)
 
 
@@ -165,12 +133,11 @@ class CreateUser(graphene.Mutation):
     user = graphene.Field(User)
 
     @staticmethod
-    @graphql_errors()
     def mutate(root: Any, info: GraphQLResolveInfo, input: CreateUserInput) -> CreateUser:
-        admin()
+        actor = _actor()
         if input.password != input.password_confirmed:
             raise GraphQLError("passwords_do_not_match")
-        user = accounts.create_user(input.username, input.password, input.role, bool(input.change_password))
+        user = service.create_user(actor, input.username, input.password, input.role, bool(input.change_password))
         return CreateUser(user=user)
 
 
@@ -190,17 +157,8 @@ class UpdateUser(graphene.Mutation):
     user = graphene.Field(User)
 
     @staticmethod
-    @graphql_errors()
     def mutate(root: Any, info: GraphQLResolveInfo, input: UpdateUserInput) -> UpdateUser:
-        admin()
-        user = find_user(input.id)
-        if input.role is not None:
-            user.role = accounts.find_role(input.role)
-        if input.change_password is not None:
-            user.change_password = input.change_password
-        if input.active is not None:
-            user.active = input.active
-        user.save()
+        user = service.update_user(_actor(), _user_id(input.id), input.role, input.active, input.change_password)
         return UpdateUser(user=user)
 
 
@@ -217,10 +175,8 @@ class DeleteUser(graphene.Mutation):
     ok = graphene.Boolean()
 
     @staticmethod
-    @graphql_errors()
     def mutate(root: Any, info: GraphQLResolveInfo, input: UserIdInput) -> DeleteUser:
-        admin()
-        find_user(input.id).delete()
+        service.delete_user(_actor(), _user_id(input.id))
         return DeleteUser(ok=True)
 
 
@@ -233,14 +189,8 @@ class ResetPassword(graphene.Mutation):
     password = graphene.String()
 
     @staticmethod
-    @graphql_errors()
     def mutate(root: Any, info: GraphQLResolveInfo, input: UserIdInput) -> ResetPassword:
-        admin()
-        user = find_user(input.id)
-        password = generate_password(get_state().settings.reset_password_length)
-        user.password, user.change_password = new_hash(password), True
-        user.save()
-        return ResetPassword(password=password)
+        return ResetPassword(password=service.reset_password(_actor(), _user_id(input.id)))
 
 
 class RefreshTokenInput(graphene.InputObjectType):
@@ -262,9 +212,8 @@ class RefreshToken(graphene.Mutation):
     role = graphene.String()
 
     @staticmethod
-    @graphql_errors()
     def mutate(root: Any, info: GraphQLResolveInfo, input: RefreshTokenInput) -> RefreshToken:
-        return RefreshToken(**api_rest.exchange_refresh_token(input.refresh_token)["data"])
+        return RefreshToken(**service.refresh(input.refresh_token, _client()).as_data())
 
 
 class Query(graphene.ObjectType):
@@ -275,23 +224,17 @@ class Query(graphene.ObjectType):
     roles = graphene.List(graphene.NonNull(Role))
 
     @staticmethod
-    @graphql_errors()
     def resolve_me(root: Any, info: GraphQLResolveInfo) -> Optional[models.User]:
-        caller(password_change_ok=True)
+        _caller(password_change_ok=True)
         return auth.current_user()
 
     @staticmethod
-    @graphql_errors()
     def resolve_users(root: Any, info: GraphQLResolveInfo, limit: int, offset: int) -> list[models.User]:
-        admin()
-        limit, offset = min(max(limit, 0), MAX_PAGE), max(offset, 0)
-        return list(models.User.objects.order_by("username").skip(offset).limit(limit))
+        return service.list_users(_actor(), limit, offset)
 
     @staticmethod
-    @graphql_errors()
     def resolve_roles(root: Any, info: GraphQLResolveInfo) -> list[models.Role]:
-        admin()
-        return list(models.Role.objects.order_by("name"))
+        return service.list_roles(_actor())
 
 
 class Mutation(graphene.ObjectType):
@@ -338,9 +281,8 @@ class MutationMiddleware:
         if info.operation.operation is OperationType.MUTATION and info.path.prev is None:
             roles = self.rules.get(info.field_name)
             if roles is not None and Roles.IS_AUTHENTICATED_ANONYMOUSLY not in roles:
-                with graphql_errors():
-                    # A user who must change their password may only do that.
-                    identity = caller(password_change_ok=info.field_name == "update_password")
-                    if Roles.IS_AUTHENTICATED_FULLY not in roles and identity.role not in roles:
-                        raise Forbidden()
+                # A user who must change their password may only do that.
+                identity = _caller(password_change_ok=info.field_name == "update_password")
+                if Roles.IS_AUTHENTICATED_FULLY not in roles and identity.role not in roles:
+                    raise Forbidden()
         return next_(root, info, **args)

@@ -24,8 +24,8 @@ from pymongo.errors import DuplicateKeyError
 
 from .database import access_collection
 from .errors import ServiceUnavailable, TooManyAttempts
-from .extension import get_state
 from .sessions import utcnow
+from .state import get_state
 
 COLLECTION = "login_attempt"
 log = logging.getLogger("flask_auth_service_mongo")

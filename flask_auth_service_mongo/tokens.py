@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import jwt
+from bson import ObjectId
+from bson.errors import InvalidId
 
 from .errors import InvalidToken, TokenExpired
 from .keys import KeyRing
@@ -94,3 +96,11 @@ def well_typed(claims: dict[str, Any]) -> bool:
     return all(isinstance(claims[c], str) for c in ("sub", "sid", "jti")) and all(
         type(claims[c]) is int for c in ("exp", "iat")
     )
+
+
+def subject_id(claims: dict[str, Any]) -> ObjectId:
+    """The user id of a token's ``sub`` claim; InvalidToken when it is none."""
+    try:
+        return ObjectId(claims["sub"])
+    except (InvalidId, TypeError):
+        raise InvalidToken() from None

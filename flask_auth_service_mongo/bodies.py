@@ -1,0 +1,57 @@
+"""Reading JSON request bodies: bounded, and every flaw a 400, never a 500."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .errors import BadRequest
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_FIELD_LENGTH = 1024
+
+
+def read_json_body(max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request body as a JSON object of at most ``max_bytes``; else BadRequest."""
+    limit = request.max_content_length
+    request.max_content_length = min(limit, max_bytes) if limit else max_bytes
+    try:
+        body = json.loads(request.get_data(cache=True))
+    except RequestEntityTooLarge:
+        raise BadRequest({"body": "too large"}) from None
+    except (ValueError, RecursionError):
+        raise BadRequest({"body": "must be a JSON object"}) from None
+    if not isinstance(body, dict):
+        raise BadRequest({"body": "must be a JSON object"})
+    return body
+
+
+def read_json_object(fields: tuple[str, ...]) -> dict[str, str]:
+    """The request body as an object of exactly ``fields``, all strings; else 400."""
+    body = read_json_body()
+    errors = {key: "unknown field" for key in body if key not in fields}
+    for name in fields:
+        value = body.get(name)
+        if value is None:
+            errors[name] = "required"
+        elif not isinstance(value, str):
+            errors[name] = "must be a string"
+        elif not value or len(value) > MAX_FIELD_LENGTH:
+            errors[name] = f"must be 1 to {MAX_FIELD_LENGTH} characters"
+        elif not is_unicode_text(value):
+            errors[name] = "must be valid Unicode text"
+    if errors:
+        raise BadRequest(errors)
+    return body
+
+
+def is_unicode_text(value: str) -> bool:
+    """False for lone surrogates (JSON allows ``"\\ud800"``; UTF-8 and BSON do not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
