@@ -2,7 +2,9 @@
 
 Run it with ``flask --app examples.app run``. With no ``MONGODB_URI`` in the
 environment it runs on the in-memory backend and seeds a demo admin whose
-credentials it prints (``DEMO_ADMIN_PASSWORD`` chooses the password).
+credentials it prints (``DEMO_ADMIN_PASSWORD`` chooses the password). Any
+other config key comes from ``FLASK_``-prefixed variables, e.g.
+``FLASK_AUTH_SESSION_IDLE_MINUTES=30``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from flask_auth_service_mongo.graphql_view import mount
 from flask_auth_service_mongo.models import Role, User
 from flask_auth_service_mongo.passwords import hash_password
 
+FRESH_SECONDS = 300
 view_admin = Blueprint("view_admin", __name__)
 api = Api(view_admin, title="Admin API", doc="/docs")
 
@@ -63,6 +66,13 @@ class ApiSession(Resource):
         return api_rest.revoke_session(session_id)
 
 
+@api.route("/reauthenticate")
+class ApiReauthenticate(Resource):
+    @auth.required(role="admin")
+    def post(self):
+        return api_rest.reauthenticate()
+
+
 @api.route("/me")
 class ApiMe(Resource):
     @auth.required(role="admin")
@@ -72,7 +82,9 @@ class ApiMe(Resource):
 
 
 # /admin/graphql: anyone may refresh, any user change their password; the
-# account operations check AUTH_ADMIN_ROLES themselves.
+# account operations check AUTH_ADMIN_ROLES themselves, and resetting a
+# password or deleting an account asks for a password checked within 5 minutes
+# (log in again or POST /admin/reauthenticate).
 mount(
     view_admin,
     schema.schema,
@@ -81,6 +93,8 @@ mount(
             [
                 {"mutation": "refresh_token", "roles": [Roles.IS_AUTHENTICATED_ANONYMOUSLY]},
                 {"mutation": "update_password", "roles": [Roles.IS_AUTHENTICATED_FULLY]},
+                {"mutation": "reset_password", "roles": [Roles.IS_AUTHENTICATED_FULLY], "fresh": FRESH_SECONDS},
+                {"mutation": "delete_user", "roles": [Roles.IS_AUTHENTICATED_FULLY], "fresh": FRESH_SECONDS},
             ]
         )
     ],
@@ -103,6 +117,8 @@ def create_app(config: Optional[dict] = None) -> Flask:
         MONGODB_URI=os.environ.get("MONGODB_URI") or "mongomock://localhost/flask_auth_demo",
         SECRET_KEY=os.environ.get("SECRET_KEY") or (secrets.token_urlsafe(48) if in_memory else None),
     )
+    if config is None:
+        app.config.from_prefixed_env()  # FLASK_AUTH_SESSION_IDLE_MINUTES=30 ...
     app.config.update(config or {})
     AuthService(app)
     app.register_blueprint(view_admin, url_prefix="/admin")

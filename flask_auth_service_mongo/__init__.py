@@ -6,8 +6,9 @@ from . import auth as auth
 from . import errors as errors
 from . import models as models
 from . import schema as schema
+from . import signals as signals
 from .extension import AuthService as AuthService
 from .schema import MutationMiddleware as MutationMiddleware
 from .schema import Roles as Roles
 
-__all__ = ["AuthService", "MutationMiddleware", "Roles", "api_rest", "auth", "errors", "models", "schema"]
+__all__ = ["AuthService", "MutationMiddleware", "Roles", "api_rest", "auth", "errors", "models", "schema", "signals"]

@@ -46,14 +46,14 @@ def refresh() -> Response:
     A refresh token that was already spent ends the whole session (theft).
     """
     body = read_json_object(("refresh_token",))
-    return _pair_answer(service.refresh(body["refresh_token"], _client()))
+    return _pair_answer(service.refresh(body["refresh_token"]))
 
 
 @answers_refusals
 def logout() -> Response:
     """End the session of the request's Bearer token."""
     identity = authenticate()
-    service.logout(identity.user_id, identity.session_id, _client())
+    service.logout(identity.user_id, identity.session_id)
     return {"message": "ok"}, 200
 
 
@@ -61,7 +61,7 @@ def logout() -> Response:
 def logout_all() -> Response:
     """End every session of the current user, this one included."""
     identity = authenticate()
-    ended = service.logout_all(identity.user_id, _client())
+    ended = service.logout_all(identity.user_id)
     return {"message": "ok", "data": {"ended": ended}}, 200
 
 
@@ -74,6 +74,7 @@ def sessions() -> Response:
             "id": s.id,
             "created_at": _iso(s.created_at),
             "last_used_at": _iso(s.last_used_at),
+            "authenticated_at": _iso(s.authenticated_at),
             "ip": s.ip,
             "user_agent": s.user_agent,
             "current": s.id == identity.session_id,
@@ -84,11 +85,21 @@ def sessions() -> Response:
 
 
 @answers_refusals
-def revoke_session(session_id: str) -> Response:
-    """End one of the current user's own sessions; 404 for any other id."""
+def reauthenticate() -> Response:
+    """Check the password of the body again: the session counts as freshly
+    authenticated for ``auth.required(fresh=...)``."""
     identity = authenticate()
-    service.revoke_session(identity.user_id, session_id, _client())
+    body = read_json_object(("password",))
+    service.reauthenticate(identity.user_id, identity.session_id, body["password"], _client())
     return {"message": "ok"}, 200
 
 
-__all__ = ["login", "logout", "logout_all", "refresh", "revoke_session", "sessions"]
+@answers_refusals
+def revoke_session(session_id: str) -> Response:
+    """End one of the current user's own sessions; 404 for any other id."""
+    identity = authenticate()
+    service.revoke_session(identity.user_id, session_id)
+    return {"message": "ok"}, 200
+
+
+__all__ = ["login", "logout", "logout_all", "reauthenticate", "refresh", "revoke_session", "sessions"]

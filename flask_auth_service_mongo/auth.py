@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Optional, Union
 
 from bson import ObjectId
@@ -18,12 +19,13 @@ from flask import Response as FlaskResponse
 
 from . import service, sessions
 from .database import unavailable_on_error
-from .errors import AuthError, Forbidden, PasswordChangeRequired, Unauthorized
+from .errors import AuthError, Forbidden, FreshLoginRequired, PasswordChangeRequired, Unauthorized
 from .models import User
 from .state import get_state
 from .tokens import ACCESS, subject_id
 
 RoleSpec = Union[None, str, Iterable[str]]
+Freshness = Union[None, int, timedelta]
 MAX_HEADER_LENGTH = 8192
 _IDENTITY = "_flask_auth_service_mongo_identity"
 
@@ -37,6 +39,7 @@ class Identity:
     role: Optional[str]
     change_password: bool
     token: str
+    authenticated_at: Optional[datetime] = None  # the session's last password check
     user: Optional[User] = None  # loaded on demand (at once without sessions)
 
 
@@ -66,16 +69,23 @@ def identify(token: str) -> Identity:
             user = User.find_active(user_id)
             if user is None:
                 raise Unauthorized()
-            return Identity(user_id, claims["sid"], user.role_name, bool(user.change_password), token, user)
+            return Identity(user_id, claims["sid"], user.role_name, bool(user.change_password), token, user=user)
         now = sessions.utcnow()
         session = sessions.find_live(claims["sid"], user_id, now)
-        if session is None:
+        if session is None or service.end_if_idle(user_id, claims["sid"], session.get("last_used_at"), now):
             state.tokens.forget(token)
             raise Unauthorized()
         sessions.touch(
             claims["sid"], user_id, session.get("last_used_at"), now, state.settings.last_used_interval_seconds
         )
-    return Identity(user_id, claims["sid"], session.get("role"), bool(session.get("change_password")), token)
+    return Identity(
+        user_id,
+        claims["sid"],
+        session.get("role"),
+        bool(session.get("change_password")),
+        token,
+        session.get("authenticated_at"),
+    )
 
 
 def authenticate() -> Identity:
@@ -90,39 +100,64 @@ def authenticate() -> Identity:
     return identity
 
 
-def authorize(identity: Identity, roles: Optional[frozenset], require_password_change: Optional[bool] = None) -> None:
-    """Refuse ``identity`` unless its role is in ``roles`` (None: any role) and,
-    when required (default ``AUTH_REQUIRE_PASSWORD_CHANGE``), it need not change
-    its password first."""
+def freshness(fresh: Freshness) -> Optional[timedelta]:
+    """``fresh`` (seconds or a timedelta) as a timedelta; ValueError when negative."""
+    if fresh is None:
+        return None
+    window = fresh if isinstance(fresh, timedelta) else timedelta(seconds=fresh)
+    if window < timedelta(0):
+        raise ValueError("fresh must not be negative")
+    return window
+
+
+def authorize(
+    identity: Identity,
+    roles: Optional[frozenset],
+    require_password_change: Optional[bool] = None,
+    fresh: Optional[timedelta] = None,
+) -> None:
+    """Refuse ``identity`` unless its role is in ``roles`` (None: any role),
+    when required (default ``AUTH_REQUIRE_PASSWORD_CHANGE``) it need not change
+    its password first, and its password was checked within ``fresh``."""
     if roles is not None and identity.role not in roles:
         raise Forbidden()
     if require_password_change is None:
         require_password_change = get_state().settings.require_password_change
     if require_password_change and identity.change_password:
         raise PasswordChangeRequired()
+    if fresh is not None:
+        checked = identity.authenticated_at
+        if checked is None or sessions.utcnow() - checked > fresh:
+            raise FreshLoginRequired()
 
 
-def verify_request(role: RoleSpec = None, require_password_change: Optional[bool] = None) -> Identity:
+def verify_request(
+    role: RoleSpec = None, require_password_change: Optional[bool] = None, fresh: Freshness = None
+) -> Identity:
     """Authenticate the current request and authorise ``role``; raises AuthError."""
     identity = authenticate()
-    authorize(identity, allowed_roles(role), require_password_change)
+    authorize(identity, allowed_roles(role), require_password_change, freshness(fresh))
     return identity
 
 
-def required(role: RoleSpec = None, require_password_change: Optional[bool] = None) -> Callable:
+def required(
+    role: RoleSpec = None, require_password_change: Optional[bool] = None, fresh: Freshness = None
+) -> Callable:
     """Decorator for Flask views and flask-restx methods.
 
     ``role`` is a role name or a list of them; ``require_password_change``
     refuses users who must change their password first (default from
-    ``AUTH_REQUIRE_PASSWORD_CHANGE``).
+    ``AUTH_REQUIRE_PASSWORD_CHANGE``); ``fresh`` (seconds or a timedelta)
+    refuses a session whose password was last checked longer ago
+    (``401 fresh_login_required``: log in again or ``api_rest.reauthenticate()``).
     """
-    roles = allowed_roles(role)
+    roles, window = allowed_roles(role), freshness(fresh)
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                authorize(authenticate(), roles, require_password_change)
+                authorize(authenticate(), roles, require_password_change, window)
             except AuthError as error:
                 return refusal_response(error)
             return current_app.ensure_sync(view)(*args, **kwargs)

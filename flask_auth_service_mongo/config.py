@@ -125,6 +125,8 @@ KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "AUTH_TOKEN_CACHE_SIZE": (4096, int_parser(0)),
     "AUTH_MONGODB_TIMEOUT_MS": (3000, int_parser(100)),
     "AUTH_ADMIN_ROLES": ("admin", parse_names),
+    "AUTH_SESSION_IDLE_MINUTES": (0, int_parser(0)),
+    "AUTH_MAX_SESSIONS_PER_USER": (100, int_parser(0)),
 }
 
 
@@ -151,6 +153,8 @@ class Settings:
     token_cache_size: int
     mongodb_timeout_ms: int
     admin_roles: tuple[str, ...]
+    session_idle_minutes: int
+    max_sessions_per_user: int
     keys: keys.KeyRing = field(repr=False)
 
 
@@ -189,6 +193,13 @@ def load(app) -> Settings:
         values["AUTH_REFRESH_TOKEN_EXPIRE_MINUTES"] = app.config["AUTH_REFRESH_TOKEN_EXPIRE_MINUTES"] = refresh
     if values["AUTH_REFRESH_TOKEN_EXPIRE_MINUTES"] < values["AUTH_TOKEN_EXPIRE_MINUTES"]:
         raise ConfigError("AUTH_REFRESH_TOKEN_EXPIRE_MINUTES must not be shorter than AUTH_TOKEN_EXPIRE_MINUTES")
+
+    idle, interval = values["AUTH_SESSION_IDLE_MINUTES"], values["AUTH_LAST_USED_INTERVAL_SECONDS"]
+    if idle and idle * 60 < 2 * interval:
+        raise ConfigError(
+            "AUTH_SESSION_IDLE_MINUTES must be at least twice AUTH_LAST_USED_INTERVAL_SECONDS "
+            f"({interval} s): the last use is written at most once per interval"
+        )
 
     fields = {key.removeprefix("AUTH_").lower(): value for key, value in values.items()}
     return Settings(keys=keyring, **fields)

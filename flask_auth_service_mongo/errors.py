@@ -52,7 +52,11 @@ class AuthError(HTTPException):
 
     def challenge(self) -> str:
         """The RFC 6750 ``WWW-Authenticate`` value for a 401."""
-        error = {"invalid_token": "invalid_token", "signature_expired": "invalid_token"}
+        error = {
+            "invalid_token": "invalid_token",
+            "signature_expired": "invalid_token",
+            "fresh_login_required": "insufficient_user_authentication",  # RFC 9470
+        }
         code = error.get(self.message)
         return f'Bearer realm="api", error="{code}"' if code else 'Bearer realm="api"'
 
@@ -81,6 +85,10 @@ class TokenExpired(AuthError):
 
 class PasswordChangeRequired(AuthError):
     status, message = 401, "password_change_required"
+
+
+class FreshLoginRequired(AuthError):
+    status, message = 401, "fresh_login_required"
 
 
 class Forbidden(AuthError):

@@ -167,6 +167,7 @@ class Session(Document):
     rotated_at = DateTimeField()
     created_at = DateTimeField(required=True)
     last_used_at = DateTimeField()
+    authenticated_at = DateTimeField()
     expires_at = DateTimeField(required=True)
     ip = StringField()
     user_agent = StringField()

@@ -11,6 +11,7 @@ anonymous and authenticated operations. A failure is a GraphQL error whose
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any, Callable, Iterable, Optional
 
 import graphene
@@ -213,7 +214,7 @@ class RefreshToken(graphene.Mutation):
 
     @staticmethod
     def mutate(root: Any, info: GraphQLResolveInfo, input: RefreshTokenInput) -> RefreshToken:
-        return RefreshToken(**service.refresh(input.refresh_token, _client()).as_data())
+        return RefreshToken(**service.refresh(input.refresh_token).as_data())
 
 
 class Query(graphene.ObjectType):
@@ -266,23 +267,28 @@ class MutationMiddleware:
     ``access_control`` lists ``{"mutation": name, "roles": [...]}`` (the first
     rule for a name wins); roles are role names, ``Roles.IS_AUTHENTICATED_FULLY``
     (any authenticated user) or ``Roles.IS_AUTHENTICATED_ANONYMOUSLY`` (anyone).
-    A mutation without a rule is left to its resolver. A refused mutation is
-    a GraphQL error (``unauthorized``, ``invalid_token``, ``forbidden``...).
+    ``"fresh": SECONDS`` also asks for a password checked that recently, as
+    ``auth.required(fresh=...)`` does. A mutation without a rule is left to its
+    resolver. A refused mutation is a GraphQL error (``unauthorized``,
+    ``invalid_token``, ``forbidden``, ``fresh_login_required``...).
     """
 
     def __init__(self, access_control: Iterable[dict]):
-        self.rules: dict[str, frozenset] = {}
+        self.rules: dict[str, tuple[frozenset, Optional[timedelta]]] = {}
         for rule in access_control:
             if not isinstance(rule.get("mutation"), str) or rule.get("roles") is None:
                 raise ValueError("each access_control rule needs a 'mutation' name and its 'roles'")
-            self.rules.setdefault(rule["mutation"], auth.allowed_roles(rule["roles"]))
+            fresh = auth.freshness(rule.get("fresh"))
+            self.rules.setdefault(rule["mutation"], (auth.allowed_roles(rule["roles"]), fresh))
 
     def resolve(self, next_: Callable, root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         if info.operation.operation is OperationType.MUTATION and info.path.prev is None:
-            roles = self.rules.get(info.field_name)
-            if roles is not None and Roles.IS_AUTHENTICATED_ANONYMOUSLY not in roles:
+            roles, fresh = self.rules.get(info.field_name, (None, None))
+            if roles is not None and (fresh is not None or Roles.IS_AUTHENTICATED_ANONYMOUSLY not in roles):
                 # A user who must change their password may only do that.
                 identity = _caller(password_change_ok=info.field_name == "update_password")
-                if Roles.IS_AUTHENTICATED_FULLY not in roles and identity.role not in roles:
+                named = roles - {Roles.IS_AUTHENTICATED_FULLY, Roles.IS_AUTHENTICATED_ANONYMOUSLY}
+                if named == roles and identity.role not in roles:
                     raise Forbidden()
+                auth.authorize(identity, None, False, fresh)
         return next_(root, info, **args)

@@ -19,14 +19,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 from bson import ObjectId
-from mongoengine import signals
+from mongoengine import signals as model_signals
 from mongoengine.errors import NotUniqueError
 from pymongo.errors import PyMongoError
 
+from . import audit as audit
 from . import sessions as store
-from . import throttle
+from . import signals, throttle
 from .database import unavailable_on_error
-from .errors import BadCredentials, Forbidden, NotFound, PolicyError, Unauthorized
+from .errors import BadCredentials, Forbidden, NotFound, PolicyError, TooManyAttempts, Unauthorized
 from .models import Role, User, canonical_username, normalize_username
 from .passwords import check_password, generate_password, hash_password, hash_rounds, validate_new_password
 from .state import get_state
@@ -79,6 +80,7 @@ class SessionInfo:
     last_used_at: Optional[datetime]
     ip: Optional[str]
     user_agent: Optional[str]
+    authenticated_at: Optional[datetime]
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,12 @@ def login(username: str, password: str, roles: Optional[frozenset[str]], client:
     username = canonical_username(username)
     ip = client.ip or ""
     with unavailable_on_error():
-        throttle.take_attempt(username, ip)
+        _take_attempt(username, ip)
         user = User.find_by_username(username)
         matches = check_password(password, user.password if user else None, settings.bcrypt_rounds)
         role_name = user.role_name if user is not None else None
         if not matches or not user.active or (roles is not None and role_name not in roles):
-            log.warning("failed login for %r from %s", username[:128], ip)
+            signals.send(signals.login_failed, username=username, reason="bad_credentials")
             raise BadCredentials()
         if hash_rounds(user.password) < settings.bcrypt_rounds:
             # Upgrade the hash to the configured cost; no session ends.
@@ -115,7 +117,25 @@ def login(username: str, password: str, roles: Optional[frozenset[str]], client:
                 raise BadCredentials()  # a concurrent password change won
         pair = _open_session(user, role_name, client)
         throttle.reset(username, ip)
+        _end_sessions_beyond_limit(user.pk, pair.issued_at)
+    signals.send(signals.user_logged_in, user=user, session_id=pair.session_id)
     return pair
+
+
+def _take_attempt(username: str, ip: str) -> None:
+    """A login-counted password check: TooManyAttempts (and ``login_failed``) when locked out."""
+    try:
+        throttle.take_attempt(username, ip)
+    except TooManyAttempts:
+        signals.send(signals.login_failed, username=username, reason="locked_out")
+        raise
+
+
+def _end_sessions_beyond_limit(user_id: ObjectId, now: datetime) -> None:
+    """``AUTH_MAX_SESSIONS_PER_USER``: the least recently used sessions past it end."""
+    limit = get_state().settings.max_sessions_per_user
+    if limit:
+        end_sessions(user_id, "session_limit", store.beyond_limit(user_id, now, limit))
 
 
 def _open_session(user: User, role_name: Optional[str], client: Client) -> TokenPair:
@@ -167,7 +187,7 @@ def _pair(
     )
 
 
-def refresh(refresh_token: str, client: Client) -> TokenPair:
+def refresh(refresh_token: str) -> TokenPair:
     """Spend ``refresh_token`` for a new pair of the same session.
 
     A refresh token that was already spent ends the whole session (theft).
@@ -179,15 +199,15 @@ def refresh(refresh_token: str, client: Client) -> TokenPair:
     expires_at = datetime.fromtimestamp(claims["exp"], timezone.utc).replace(tzinfo=None)
     new_refresh = state.tokens.issue(REFRESH, str(user_id), session_id, claims["exp"], _epoch(now))
     with unavailable_on_error():
-        session = store.rotate(session_id, user_id, claims["jti"], new_refresh.jti, now)
+        session = store.rotate(session_id, user_id, claims["jti"], new_refresh.jti, now, _idle_cutoff(now))
         if session is None:
-            _refuse_spent_refresh(session_id, user_id, claims["jti"], now, client)
+            _refuse_refresh(session_id, user_id, claims["jti"], now)
     role, change_password = session.get("role"), bool(session.get("change_password"))
     return _pair(user_id, session_id, expires_at, new_refresh.token, role, change_password, now)
 
 
-def _refuse_spent_refresh(session_id: str, user_id: ObjectId, jti: str, now: datetime, client: Client) -> None:
-    """A refresh token that is not the current one: end the family, refuse."""
+def _refuse_refresh(session_id: str, user_id: ObjectId, jti: str, now: datetime) -> None:
+    """A refresh token that is not the current one (the family ends), or of an idle session."""
     grace = get_state().settings.refresh_reuse_grace_seconds
     session = store.find(session_id, user_id)
     if session is not None and session["expires_at"] > now:
@@ -198,42 +218,72 @@ def _refuse_spent_refresh(session_id: str, user_id: ObjectId, jti: str, now: dat
             and rotated_at is not None
             and now - rotated_at <= timedelta(seconds=grace)
         )
-        if not retried:
-            end_sessions(user_id, "refresh_reuse", only=session_id)
-            log.warning("refresh token replayed: session of user %s ended (from %s)", user_id, client.ip)
+        if not end_if_idle(user_id, session_id, session.get("last_used_at"), now) and not retried:
+            end_sessions(user_id, "refresh_reuse", [session_id])
     raise Unauthorized()
 
 
-def logout(user_id: ObjectId, session_id: str, client: Client) -> None:
+def _idle_cutoff(now: datetime) -> Optional[datetime]:
+    """Sessions last used at or before this are idle (None: no idle timeout)."""
+    idle = get_state().settings.session_idle_minutes
+    return now - timedelta(minutes=idle) if idle else None
+
+
+def end_if_idle(user_id: ObjectId, session_id: str, last_used_at: Optional[datetime], now: datetime) -> bool:
+    """``AUTH_SESSION_IDLE_MINUTES``: end the session if it went unused that long."""
+    cutoff = _idle_cutoff(now)
+    if cutoff is None or (last_used_at is not None and last_used_at > cutoff):
+        return False
+    end_sessions(user_id, "idle", [session_id])
+    return True
+
+
+def logout(user_id: ObjectId, session_id: str) -> None:
     """End the caller's own session."""
     with unavailable_on_error():
-        end_sessions(user_id, "logout", only=session_id)
-    log.info("logout: a session of user %s ended (from %s)", user_id, client.ip)
+        if end_sessions(user_id, "logout", [session_id]):
+            user = User.objects(pk=user_id).first()
+            if user is not None:
+                signals.send(signals.user_logged_out, user=user, session_id=session_id)
 
 
-def logout_all(user_id: ObjectId, client: Client) -> int:
+def logout_all(user_id: ObjectId) -> int:
     """End every session of the user, the caller's included; how many ended."""
     with unavailable_on_error():
-        ended = end_sessions(user_id, "logout_all")
-    log.info("logout everywhere: %d sessions of user %s ended (from %s)", ended, user_id, client.ip)
-    return ended
+        return len(end_sessions(user_id, "logout_all"))
 
 
-def revoke_session(user_id: ObjectId, session_id: str, client: Client) -> None:
+def revoke_session(user_id: ObjectId, session_id: str) -> None:
     """End one of the user's own sessions; NotFound for any other id."""
     if not isinstance(session_id, str):
         raise NotFound()
     with unavailable_on_error():
-        ended = end_sessions(user_id, "revoked", only=session_id)
-    if not ended:
-        raise NotFound()
-    log.info("session revoked by user %s (from %s)", user_id, client.ip)
+        if not end_sessions(user_id, "revoked", [session_id]):
+            raise NotFound()
+
+
+def reauthenticate(user_id: ObjectId, session_id: str, password: str, client: Client) -> None:
+    """Check the password again (counted like a login) and mark the session
+    freshly authenticated; BadCredentials when it is wrong."""
+    settings = get_state().settings
+    with unavailable_on_error():
+        user = User.find_active(user_id)
+        if user is None:
+            raise Unauthorized()
+        _take_attempt(user.username, client.ip or "")
+        if not check_password(password, user.password, settings.bcrypt_rounds):
+            signals.send(signals.login_failed, username=user.username, reason="bad_credentials")
+            raise BadCredentials()
+        throttle.reset(user.username, client.ip or "")
+        if not store.mark_authenticated(session_id, user_id, store.utcnow()):
+            raise Unauthorized()
 
 
 def list_sessions(user_id: ObjectId) -> list[SessionInfo]:
     """The user's live sessions, newest first."""
+    now = store.utcnow()
     with unavailable_on_error():
-        found = store.list_live(user_id, store.utcnow())
+        found = store.list_live(user_id, now, _idle_cutoff(now))
     return [
         SessionInfo(
             s["_id"],
@@ -241,20 +291,27 @@ def list_sessions(user_id: ObjectId) -> list[SessionInfo]:
             s.get("last_used_at"),
             s.get("ip") or None,  # "" was stored before
             s.get("user_agent") or None,
+            s.get("authenticated_at"),
         )
         for s in found
     ]
 
 
-def end_sessions(user_id: ObjectId, reason: str, only: Optional[str] = None, keep: Optional[str] = None) -> int:
-    """End the user's sessions (just ``only`` when given, all but ``keep``
-    otherwise); how many ended.
+def end_sessions(
+    user_id: ObjectId, reason: str, session_ids: Optional[list[str]] = None, keep: Optional[str] = None
+) -> list[str]:
+    """End the user's sessions: those listed, else all but ``keep``; the ids ended.
 
-    ``reason`` says why (``logout``, ``logout_all``, ``revoked``...).
+    ``reason`` says why: ``logout`` (the caller's own, announced as
+    ``user_logged_out`` by ``logout``) or a reason of ``sessions_ended``.
     """
-    if only is not None:
-        return int(store.end(only, user_id))
-    return store.end_all(user_id, keep=keep)
+    if session_ids is not None:
+        ended = store.end_listed(user_id, session_ids) if session_ids else []
+    else:
+        ended = store.end_all(user_id, keep=keep)
+    if ended and reason != "logout":
+        signals.send(signals.sessions_ended, user_id=user_id, session_ids=ended, reason=reason)
+    return ended
 
 
 def clear_sessions(forced: bool = False) -> int:
@@ -295,6 +352,7 @@ def change_password(user_id: ObjectId, session_id: str, current: str, new: str, 
             raise PolicyError("current_password_mismatch", "the password changed meanwhile")
         end_sessions(user_id, "password_changed", keep=session_id)  # and none opened meanwhile
         store.update_user_state(user_id, {"change_password": False})
+    signals.send(signals.password_changed, user=user)
 
 
 def _authorize_admin(actor: Optional[Actor]) -> None:
@@ -374,6 +432,7 @@ def reset_password(actor: Optional[Actor], user_id: ObjectId) -> str:
         user = _find_user(user_id)
         user.password, user.change_password = hash_password(password, settings.bcrypt_rounds), True
         user.save()
+    signals.send(signals.password_changed, user=user)
     return password
 
 
@@ -396,7 +455,7 @@ def list_roles(actor: Optional[Actor]) -> list[Role]:
 def logout_user(user_id: ObjectId) -> int:
     """End every session of a user (admin use); how many ended."""
     with unavailable_on_error():
-        return end_sessions(user_id, "logout_all")
+        return len(end_sessions(user_id, "logout_all"))
 
 
 # -- changes made through the models ----------------------------------------
@@ -440,9 +499,9 @@ def _role_deleted(sender: type, document: Role, **kwargs: Any) -> None:
     store.rename_role(document.name, None)
 
 
-signals.pre_save_post_validation.connect(_user_saving, sender=User)
-signals.post_save.connect(_user_saved, sender=User)
-signals.pre_delete.connect(_user_deleting, sender=User)
-signals.post_delete.connect(_user_deleting, sender=User)
-signals.post_save.connect(_role_saved, sender=Role)
-signals.post_delete.connect(_role_deleted, sender=Role)
+model_signals.pre_save_post_validation.connect(_user_saving, sender=User)
+model_signals.post_save.connect(_user_saved, sender=User)
+model_signals.pre_delete.connect(_user_deleting, sender=User)
+model_signals.post_delete.connect(_user_deleting, sender=User)
+model_signals.post_save.connect(_role_saved, sender=Role)
+model_signals.post_delete.connect(_role_deleted, sender=Role)

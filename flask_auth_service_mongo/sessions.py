@@ -21,7 +21,7 @@ from .database import ACKNOWLEDGED, access_collection
 COLLECTION = "session"
 USER_AGENT_MAX = 256
 IP_MAX = 64
-CHECK_FIELDS = {"role": 1, "change_password": 1, "last_used_at": 1}
+CHECK_FIELDS = {"role": 1, "change_password": 1, "last_used_at": 1, "authenticated_at": 1}
 
 
 def utcnow() -> datetime:
@@ -59,6 +59,7 @@ def insert(
             "refresh_jti": refresh_jti,
             "created_at": now,
             "last_used_at": now,
+            "authenticated_at": now,
             "expires_at": expires_at,
             "ip": ip[:IP_MAX] if ip else None,
             "user_agent": user_agent[:USER_AGENT_MAX] if user_agent else None,
@@ -83,14 +84,23 @@ def touch(session_id: str, user_id: ObjectId, last_used_at: Optional[datetime], 
     )
 
 
-def rotate(session_id: str, user_id: ObjectId, presented_jti: str, new_jti: str, now: datetime) -> Optional[dict]:
+def _used_since(query: dict[str, Any], used_since: Optional[datetime]) -> dict[str, Any]:
+    """``query`` limited to sessions used after ``used_since`` (None: any)."""
+    return query if used_since is None else {**query, "last_used_at": {"$gt": used_since}}
+
+
+def rotate(
+    session_id: str, user_id: ObjectId, presented_jti: str, new_jti: str, now: datetime, used_since: Optional[datetime]
+) -> Optional[dict]:
     """Spend ``presented_jti`` and make ``new_jti`` current, atomically.
 
-    Returns the session when the presented token was the current one, else
-    None (exactly one of concurrent refreshes of one token wins).
+    Returns the session when the presented token was the current one and the
+    session was used after ``used_since``, else None (exactly one of
+    concurrent refreshes of one token wins).
     """
+    live = _used_since({"_id": session_id, "user": user_id, "expires_at": {"$gt": now}}, used_since)
     return collection().find_one_and_update(
-        {"_id": session_id, "user": user_id, "refresh_jti": presented_jti, "expires_at": {"$gt": now}},
+        {**live, "refresh_jti": presented_jti},
         {
             "$set": {
                 "refresh_jti": new_jti,
@@ -113,17 +123,48 @@ def end(session_id: str, user_id: ObjectId) -> bool:
     return collection().delete_one({"_id": session_id, "user": user_id}).deleted_count == 1
 
 
-def end_all(user_id: ObjectId, keep: Optional[str] = None) -> int:
-    """End every session of ``user_id`` except ``keep``; returns how many."""
+def end_all(user_id: ObjectId, keep: Optional[str] = None) -> list[str]:
+    """End every session of ``user_id`` except ``keep``; the ids of those ended
+    (a session opened while this runs may end unlisted)."""
     query: dict[str, Any] = {"user": user_id}
     if keep:
         query["_id"] = {"$ne": keep}
-    return collection().delete_many(query).deleted_count
+    ids = [doc["_id"] for doc in collection().find(query, {"_id": 1})]
+    collection().delete_many(query)
+    return ids
 
 
-def list_live(user_id: ObjectId, now: datetime) -> list[dict]:
-    projection = {"created_at": 1, "last_used_at": 1, "ip": 1, "user_agent": 1}
-    return list(collection().find({"user": user_id, "expires_at": {"$gt": now}}, projection).sort("created_at", -1))
+def end_listed(user_id: ObjectId, session_ids: list[str]) -> list[str]:
+    """End the listed sessions of ``user_id``; the ids of those that existed."""
+    if len(session_ids) == 1:
+        return session_ids if end(session_ids[0], user_id) else []
+    query = {"user": user_id, "_id": {"$in": session_ids}}
+    found = [doc["_id"] for doc in collection().find(query, {"_id": 1})]
+    if found:
+        collection().delete_many(query)
+    return found
+
+
+def beyond_limit(user_id: ObjectId, now: datetime, limit: int) -> list[str]:
+    """The ids of the user's live sessions past the ``limit`` most recently used."""
+    live = collection().find({"user": user_id, "expires_at": {"$gt": now}}, {"_id": 1})
+    ordered = live.sort([("last_used_at", -1), ("created_at", -1), ("_id", -1)]).skip(limit)
+    return [doc["_id"] for doc in ordered]
+
+
+def mark_authenticated(session_id: str, user_id: ObjectId, now: datetime) -> bool:
+    """Record a password check for the session; False when it is gone."""
+    found = collection().update_one(
+        {"_id": session_id, "user": user_id, "expires_at": {"$gt": now}},
+        {"$set": {"authenticated_at": now, "last_used_at": now}},
+    )
+    return found.matched_count == 1
+
+
+def list_live(user_id: ObjectId, now: datetime, used_since: Optional[datetime] = None) -> list[dict]:
+    projection = {"created_at": 1, "last_used_at": 1, "authenticated_at": 1, "ip": 1, "user_agent": 1}
+    live = _used_since({"user": user_id, "expires_at": {"$gt": now}}, used_since)
+    return list(collection().find(live, projection).sort("created_at", -1))
 
 
 def update_user_state(user_id: ObjectId, fields: dict[str, Any]) -> None:

@@ -50,6 +50,7 @@ LABELS = [
     "POST /logout",
     "POST /logout-all",
     "GET /me",
+    "POST /reauthenticate",
     "POST /refresh",
     "GET /sessions",
     "DELETE /sessions/{session_id}",

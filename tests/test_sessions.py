@@ -35,7 +35,7 @@ def test_the_session_list_shows_the_users_own_sessions_newest_first(client, alic
     assert [s["current"] for s in body["data"]] == [False, True]
     assert body["data"][1]["ip"] == "10.0.0.1"
     for item in body["data"]:
-        assert set(item) == {"id", "created_at", "last_used_at", "ip", "user_agent", "current"}
+        assert set(item) == {"id", "created_at", "last_used_at", "ip", "user_agent", "current", "authenticated_at"}
         assert item["created_at"].endswith("Z")
     assert second["token"] not in str(body)
 

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
 import pytest
-from conftest import PASSWORD, wire_only
+from conftest import PASSWORD, bearer, wire_only
 
 pytestmark = wire_only
 
@@ -45,3 +45,19 @@ def test_threads_logging_in_at_once_each_get_a_session_of_their_own(app, make_us
     assert [status for status, _ in answers] == [200] * THREADS
     assert len({body["data"]["refresh_token"] for _, body in answers}) == THREADS
     assert len(server[db_name].session.distinct("_id")) == THREADS
+
+
+def test_threads_logging_in_at_once_leave_no_more_sessions_than_the_limit(make_app, make_user, server, db_name):
+    app = make_app(AUTH_LOGIN_MAX_ATTEMPTS=THREADS, AUTH_MAX_SESSIONS_PER_USER=3)
+    make_user()
+    answers = race(app, "POST", "/admin/login", {"username": "alice", "password": PASSWORD})
+    assert [status for status, _ in answers] == [200] * THREADS
+    stored = set(server[db_name].session.distinct("_id"))
+    assert len(stored) == 3
+    client = app.test_client()
+    working = [
+        body
+        for _, body in answers
+        if client.get("/plain/any", headers=bearer(body["data"]["token"])).status_code == 200
+    ]
+    assert len(working) == 3

@@ -1,0 +1,41 @@
+"""The audit log: security events as log lines, with who and from where, never secrets."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from flask import Flask, has_request_context, request
+
+from . import signals
+
+log = logging.getLogger("flask_auth_service_mongo")
+
+
+def _origin() -> Optional[str]:
+    return request.remote_addr if has_request_context() else "the command line"
+
+
+def _login_failed(app: Flask, username: str, reason: str, **kwargs: Any) -> None:
+    if reason == "bad_credentials":
+        log.warning("failed login for %r from %s", username[:128], _origin())
+
+
+def _logged_out(app: Flask, user: Any, session_id: str, **kwargs: Any) -> None:
+    log.info("logout: a session of user %s ended (from %s)", user.pk, _origin())
+
+
+def _sessions_ended(app: Flask, user_id: Any, session_ids: list[str], reason: str, **kwargs: Any) -> None:
+    if reason == "refresh_reuse":
+        log.warning("refresh token replayed: session of user %s ended (from %s)", user_id, _origin())
+    elif reason == "revoked":
+        log.info("session revoked by user %s (from %s)", user_id, _origin())
+    elif reason == "logout_all":
+        log.info("logout everywhere: %d sessions of user %s ended (from %s)", len(session_ids), user_id, _origin())
+    else:
+        log.info("%d sessions of user %s ended: %s (from %s)", len(session_ids), user_id, reason, _origin())
+
+
+signals.login_failed.connect(_login_failed)
+signals.user_logged_out.connect(_logged_out)
+signals.sessions_ended.connect(_sessions_ended)

@@ -1,0 +1,49 @@
+"""Blinker signals for audit logs and notifications, sent with the app as sender.
+
+Connect receivers with ``signals.user_logged_in.connect(receiver, app)`` (or
+without a sender for every app). Each is sent from the one function where its
+event happens; a receiver that raises is logged and does not change the answer.
+
+- ``user_logged_in(user, session_id)``
+- ``login_failed(username, reason)``: ``bad_credentials`` or ``locked_out``
+- ``user_logged_out(user, session_id)``
+- ``sessions_ended(user_id, session_ids, reason)``: ``logout_all``, ``revoked``,
+  ``password_changed``, ``password_reset``, ``deactivated``, ``deleted``,
+  ``refresh_reuse``, ``idle`` or ``session_limit``
+- ``password_changed(user)``
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from blinker import Namespace, Signal
+from flask import current_app, has_app_context
+
+log = logging.getLogger("flask_auth_service_mongo")
+_signals = Namespace()
+
+user_logged_in = _signals.signal("user-logged-in")
+login_failed = _signals.signal("login-failed")
+user_logged_out = _signals.signal("user-logged-out")
+sessions_ended = _signals.signal("sessions-ended")
+password_changed = _signals.signal("password-changed")
+
+
+def send(signal: Signal, **kwargs: Any) -> None:
+    """Send ``signal`` from the current app; a failing receiver is logged, never raised.
+
+    Outside an application (a model saved by a script) there is no sender: nothing is sent.
+    """
+    if not has_app_context():
+        return
+    app = current_app._get_current_object()
+    for receiver in signal.receivers_for(app):
+        try:
+            receiver(app, **kwargs)
+        except Exception:  # noqa: BLE001 - a receiver's failure must not change the answer
+            log.exception("a receiver of the %s signal failed", signal.name)
+
+
+__all__ = ["login_failed", "password_changed", "sessions_ended", "user_logged_in", "user_logged_out"]
