@@ -1,6 +1,7 @@
-"""The documented admin API: login, logout, a guarded view and the sessions.
+"""The documented admin API: login, logout, a guarded view and the sessions,
+and at ``/`` an account page for browsers (tokens in HttpOnly cookies).
 
-Run it with ``flask --app examples.app run``. With no ``MONGODB_URI`` in the
+Run it with ``flask --app examples.app run`` and open http://localhost:5000/. With no ``MONGODB_URI`` in the
 environment it runs on the in-memory backend and seeds a demo admin whose
 credentials it prints (``DEMO_ADMIN_PASSWORD`` chooses the password). Any
 other config key comes from ``FLASK_``-prefixed variables, e.g.
@@ -13,7 +14,7 @@ import os
 import secrets
 from typing import Optional
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, current_app
 from flask_restx import Api, Resource
 
 from flask_auth_service_mongo import AuthService, MutationMiddleware, Roles, api_rest, auth, schema
@@ -101,6 +102,19 @@ mount(
 )
 
 
+#: The page loads only its own script and style, and no one may frame it.
+PAGE_POLICY = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+
+
+def account_page():
+    """The browser page (examples/static/): sign in, sessions, password."""
+    response = current_app.send_static_file("index.html")
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
 def seed_demo_admin(app: Flask) -> None:
     """Create role ``admin`` and user ``admin`` in the in-memory database."""
     password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
@@ -117,11 +131,18 @@ def create_app(config: Optional[dict] = None) -> Flask:
         MONGODB_URI=os.environ.get("MONGODB_URI") or "mongomock://localhost/flask_auth_demo",
         SECRET_KEY=os.environ.get("SECRET_KEY") or (secrets.token_urlsafe(48) if in_memory else None),
     )
+    # Browser page at /: tokens in cookies too. Secure cookies need HTTPS,
+    # except on http://localhost, which browsers treat as secure; debug mode
+    # (FLASK_DEBUG) also allows them over plain HTTP on any host.
+    app.config["AUTH_TOKEN_LOCATION"] = "headers,cookies"
+    if app.debug:
+        app.config["AUTH_COOKIE_SECURE"] = False
     if config is None:
         app.config.from_prefixed_env()  # FLASK_AUTH_SESSION_IDLE_MINUTES=30 ...
     app.config.update(config or {})
     AuthService(app)
     app.register_blueprint(view_admin, url_prefix="/admin")
+    app.add_url_rule("/", "account_page", account_page)
     if in_memory:
         seed_demo_admin(app)
     return app

@@ -12,11 +12,15 @@ from typing import Any, Optional, Union
 from flask import Response as FlaskResponse
 from flask import request
 
-from . import service
-from .auth import RoleSpec, allowed_roles, answers_refusals, authenticate
-from .bodies import read_json_object
+from . import service, transport
+from .auth import RoleSpec, allowed_roles, answers_refusals, authenticate, refusal_response
+from .bodies import read_json_body, read_json_object
+from .errors import AuthError
+from .state import get_state
+from .tokens import REFRESH
 
-#: ``(body, status)`` on success; a refusal is the error's own response.
+#: ``(body, status)`` on success (a Response carrying the cookies when
+#: cookies are enabled); a refusal is the error's own response.
 Response = Union[tuple[dict, int], FlaskResponse]
 
 
@@ -24,8 +28,9 @@ def _client() -> service.Client:
     return service.Client(request.remote_addr, request.user_agent.string)
 
 
-def _pair_answer(pair: service.TokenPair) -> tuple[dict, int]:
-    return {"message": "ok", "data": pair.as_data()}, 200
+def _pair_answer(pair: service.TokenPair) -> Response:
+    body = transport.shape_body({"message": "ok", "data": pair.as_data()}, pair.session_id)
+    return transport.answer(body, 200, pair)
 
 
 def _iso(moment: Optional[datetime]) -> Optional[str]:
@@ -41,20 +46,44 @@ def login(role: RoleSpec = None) -> Response:
 
 @answers_refusals
 def refresh() -> Response:
-    """Spend the refresh token of the body for a new pair of the same session.
+    """Spend the refresh token of the body (else of the cookie) for a new pair
+    of the same session.
 
     A refresh token that was already spent ends the whole session (theft).
+    From the cookie, the CSRF rule applies and a refusal clears the cookies.
     """
-    body = read_json_object(("refresh_token",))
-    return _pair_answer(service.refresh(body["refresh_token"]))
+    refresh_token, from_cookie = _read_refresh_token()
+    try:
+        if from_cookie:
+            transport.require_csrf(get_state().tokens.decode(refresh_token, REFRESH)["sid"])
+        pair = service.refresh(refresh_token)
+    except AuthError as error:
+        if not (from_cookie and error.status == 401):
+            raise
+        # The cookie's refresh token is dead: so are the cookies.
+        return transport.clear_cookies(refusal_response(error))
+    return _pair_answer(pair)
+
+
+def _read_refresh_token() -> tuple[str, bool]:
+    """The body's ``refresh_token``, else the cookie's when the body is empty
+    or ``{}``; and whether it came from the cookie."""
+    cookie = transport.refresh_cookie()
+    if cookie is not None:
+        if not request.content_length and "Transfer-Encoding" not in request.headers:
+            return cookie, True
+        if read_json_body() == {}:
+            return cookie, True
+    return read_json_object(("refresh_token",))["refresh_token"], False
 
 
 @answers_refusals
 def logout() -> Response:
-    """End the session of the request's Bearer token."""
+    """End the session of the request's token."""
     identity = authenticate()
     service.logout(identity.user_id, identity.session_id)
-    return {"message": "ok"}, 200
+    clear = transport.cookie_session_ends(identity.user_id, identity.session_id)
+    return transport.answer({"message": "ok"}, 200, clear=clear)
 
 
 @answers_refusals
@@ -62,7 +91,8 @@ def logout_all() -> Response:
     """End every session of the current user, this one included."""
     identity = authenticate()
     ended = service.logout_all(identity.user_id)
-    return {"message": "ok", "data": {"ended": ended}}, 200
+    clear = transport.cookie_session_ends(identity.user_id)
+    return transport.answer({"message": "ok", "data": {"ended": ended}}, 200, clear=clear)
 
 
 @answers_refusals
@@ -99,7 +129,7 @@ def revoke_session(session_id: str) -> Response:
     """End one of the current user's own sessions; 404 for any other id."""
     identity = authenticate()
     service.revoke_session(identity.user_id, session_id)
-    return {"message": "ok"}, 200
+    return transport.answer({"message": "ok"}, 200, clear=transport.cookie_session_ends(identity.user_id, session_id))
 
 
 __all__ = ["login", "logout", "logout_all", "reauthenticate", "refresh", "revoke_session", "sessions"]

@@ -1,4 +1,4 @@
-"""Guarding views: parse the Bearer token, check it and its session, the role.
+"""Guarding views: find the request's token, check it and its session, the role.
 
 ``authenticate`` finds who made the request, ``authorize`` checks the role;
 ``required`` is their decorator form and ``verify_token`` the same check for
@@ -14,19 +14,19 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Optional, Union
 
 from bson import ObjectId
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g
 from flask import Response as FlaskResponse
 
-from . import service, sessions
+from . import service, sessions, transport
 from .database import unavailable_on_error
 from .errors import AuthError, Forbidden, FreshLoginRequired, PasswordChangeRequired, Unauthorized
 from .models import User
 from .state import get_state
 from .tokens import ACCESS, subject_id
+from .transport import parse_authorization_header
 
 RoleSpec = Union[None, str, Iterable[str]]
 Freshness = Union[None, int, timedelta]
-MAX_HEADER_LENGTH = 8192
 _IDENTITY = "_flask_auth_service_mongo_identity"
 
 
@@ -41,16 +41,6 @@ class Identity:
     token: str
     authenticated_at: Optional[datetime] = None  # the session's last password check
     user: Optional[User] = None  # loaded on demand (at once without sessions)
-
-
-def parse_authorization_header(value: Optional[str]) -> Optional[str]:
-    """The token of ``Bearer <token>``, or None for anything else."""
-    if not value or not isinstance(value, str) or len(value) > MAX_HEADER_LENGTH:
-        return None
-    parts = value.split()
-    if len(parts) != 2 or parts[0].lower() != "bearer":
-        return None
-    return parts[1]
 
 
 def allowed_roles(role: RoleSpec) -> Optional[frozenset]:
@@ -89,13 +79,19 @@ def identify(token: str) -> Identity:
 
 
 def authenticate() -> Identity:
-    """The identity behind the request's Bearer token (checked once a request)."""
+    """The identity behind the request's token (checked once a request).
+
+    A token from a cookie must come with the session's CSRF token on unsafe
+    methods (checked before any database read).
+    """
     identity = current_identity()
     if identity is None:
-        token = parse_authorization_header(request.headers.get("Authorization"))
-        if token is None:
+        found = transport.request_token()
+        if found is None:
             raise Unauthorized()
-        identity = identify(token)
+        if found.from_cookie:
+            transport.require_csrf(get_state().tokens.decode(found.token, ACCESS)["sid"])
+        identity = identify(found.token)
         setattr(g, _IDENTITY, identity)
     return identity
 

@@ -8,6 +8,7 @@ start-up, so a bad value fails there with the key's name.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
@@ -102,6 +103,42 @@ def parse_algorithm(key: str, value: Any) -> str:
     return value
 
 
+TOKEN_LOCATIONS = ("headers", "cookies")
+SAMESITE_VALUES = ("Lax", "Strict", "None")
+
+
+def parse_locations(key: str, value: Any) -> tuple[str, ...]:
+    """``headers``, ``cookies`` or both: a comma-separated string or a list."""
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{key} must be 'headers', 'cookies' or both ('headers,cookies' or a list)")
+    chosen = {n.strip().lower() for n in names if n.strip()}
+    if not chosen or not chosen <= set(TOKEN_LOCATIONS):
+        raise ConfigError(f"{key} must be 'headers', 'cookies' or both, got {value!r}")
+    return tuple(n for n in TOKEN_LOCATIONS if n in chosen)
+
+
+def parse_samesite(key: str, value: Any) -> str:
+    for allowed in SAMESITE_VALUES:
+        if isinstance(value, str) and value.strip().lower() == allowed.lower():
+            return allowed
+    raise ConfigError(f"{key} must be one of {', '.join(SAMESITE_VALUES)}, got {value!r}")
+
+
+def parse_cookie_domain(key: str, value: Any) -> Optional[str]:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"\.?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", value):
+        raise ConfigError(f"{key} must be a domain name such as example.com, got {value!r}")
+    return value
+
+
+def parse_cookie_path(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"/[!#-:<-~]*", value):
+        raise ConfigError(f"{key} must be a URL path starting with '/', without spaces or ';', got {value!r}")
+    return value
+
+
 DEFAULT_DATABASE = "flask_auth"
 
 #: key -> (default, parser)
@@ -127,6 +164,11 @@ KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "AUTH_ADMIN_ROLES": ("admin", parse_names),
     "AUTH_SESSION_IDLE_MINUTES": (0, int_parser(0)),
     "AUTH_MAX_SESSIONS_PER_USER": (100, int_parser(0)),
+    "AUTH_TOKEN_LOCATION": ("headers", parse_locations),
+    "AUTH_COOKIE_SECURE": (True, parse_bool),
+    "AUTH_COOKIE_SAMESITE": ("Lax", parse_samesite),
+    "AUTH_COOKIE_DOMAIN": (None, parse_cookie_domain),
+    "AUTH_REFRESH_COOKIE_PATH": ("/", parse_cookie_path),
 }
 
 
@@ -155,6 +197,11 @@ class Settings:
     admin_roles: tuple[str, ...]
     session_idle_minutes: int
     max_sessions_per_user: int
+    token_location: tuple[str, ...]
+    cookie_secure: bool
+    cookie_samesite: str
+    cookie_domain: Optional[str]
+    refresh_cookie_path: str
     keys: keys.KeyRing = field(repr=False)
 
 
@@ -200,6 +247,12 @@ def load(app) -> Settings:
             "AUTH_SESSION_IDLE_MINUTES must be at least twice AUTH_LAST_USED_INTERVAL_SECONDS "
             f"({interval} s): the last use is written at most once per interval"
         )
+
+    if not values["AUTH_COOKIE_SECURE"]:
+        if not (app.testing or app.debug):
+            raise ConfigError("AUTH_COOKIE_SECURE may be false only in testing or debug mode (cookies over plain HTTP)")
+        if values["AUTH_COOKIE_SAMESITE"] == "None":
+            raise ConfigError("AUTH_COOKIE_SAMESITE=None needs AUTH_COOKIE_SECURE (browsers refuse it otherwise)")
 
     fields = {key.removeprefix("AUTH_").lower(): value for key, value in values.items()}
     return Settings(keys=keyring, **fields)

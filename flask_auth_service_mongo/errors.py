@@ -117,3 +117,7 @@ class ServiceUnavailable(AuthError):
 
 class NotFound(AuthError):
     status, message = 404, "not_found"
+
+
+class CSRFFailed(AuthError):
+    status, message = 403, "csrf_failed"

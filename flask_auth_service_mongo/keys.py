@@ -43,6 +43,9 @@ class KeyRing:
     kid: str
     signing_key: Any
     verify_keys: Mapping[str, Any]
+    #: Secrets derived from the signing material for other uses (CSRF
+    #: tokens): the current key's first, then those of older HMAC keys.
+    derived_keys: tuple[bytes, ...] = ()
 
     def verification_key(self, kid: Optional[str]) -> Optional[Any]:
         """The key for a token's ``kid`` (tokens without one: the current key)."""
@@ -81,7 +84,20 @@ def load(config: Mapping[str, Any], secret: Optional[str], lenient: bool) -> Key
         if old_kid in verify_keys:
             raise ConfigError(f"AUTH_VERIFY_KEYS: kid {old_kid!r} is already the current key's (AUTH_KEY_ID)")
         verify_keys[old_kid] = old_key
-    return KeyRing(algorithm, kid, signing_key, verify_keys)
+    older = [key for key in verify_keys.values() if isinstance(key, str) and key != signing_key]
+    derived = tuple(derive_secret(key) for key in [signing_key, *older])
+    return KeyRing(algorithm, kid, signing_key, verify_keys, derived)
+
+
+def derive_secret(key: Any) -> bytes:
+    """A secret of its own from an HMAC secret or a private key (never a public one)."""
+    if isinstance(key, str):
+        material = key.encode("utf-8", "surrogateescape")
+    else:
+        material = key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    return hmac.new(material, b"flask-auth-service-mongo derived key", "sha256").digest()
 
 
 def older_keys(value: Any, algorithm: str, lenient: bool) -> dict[str, Any]:

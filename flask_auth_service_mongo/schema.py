@@ -17,12 +17,12 @@ from typing import Any, Callable, Iterable, Optional
 import graphene
 from bson import ObjectId
 from bson.errors import InvalidId
-from flask import g, request
+from flask import after_this_request, g, request
 from graphql import GraphQLError, GraphQLResolveInfo, OperationType
 from graphql_relay import from_global_id
 from mongoengine.errors import DoesNotExist
 
-from . import auth, models, service
+from . import auth, models, service, transport
 from .errors import Forbidden, NotFound
 
 log = logging.getLogger("flask_auth_service_mongo")
@@ -211,10 +211,14 @@ class RefreshToken(graphene.Mutation):
     expires_in = graphene.Int()
     change_password = graphene.Boolean()
     role = graphene.String()
+    csrf_token = graphene.String()
 
     @staticmethod
     def mutate(root: Any, info: GraphQLResolveInfo, input: RefreshTokenInput) -> RefreshToken:
-        return RefreshToken(**service.refresh(input.refresh_token).as_data())
+        pair = service.refresh(input.refresh_token)
+        if transport.cookies_enabled():
+            after_this_request(lambda response: transport.attach_tokens(response, pair))
+        return RefreshToken(**transport.shape_body({"data": pair.as_data()}, pair.session_id)["data"])
 
 
 class Query(graphene.ObjectType):

@@ -74,6 +74,8 @@ def make_app(db_name):
             "SECRET_KEY": SECRET,
             "MONGODB_URI": database_uri(db_name),
             "AUTH_BCRYPT_ROUNDS": 4,
+            # The library's default; the example's cookies are test_cookies'.
+            "AUTH_TOKEN_LOCATION": "headers",
         }
         settings.update(config)
         app = create_app(settings)

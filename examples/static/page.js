@@ -1,0 +1,229 @@
+// The account page of the example app. The tokens travel in HttpOnly
+// cookies that this script cannot read; it reads only the csrf_token cookie
+// and echoes it in X-CSRF-Token on requests that change something.
+"use strict";
+
+const API = "/admin";
+const $ = (id) => document.getElementById(id);
+
+const MESSAGES = {
+  bad_credentials: "Wrong username or password.",
+  too_many_attempts: "Too many attempts. Wait a moment and try again.",
+  current_password_mismatch: "Your current password is not right.",
+  passwords_do_not_match: "The new passwords do not match.",
+  password_too_short: "The new password is too short.",
+  password_too_long: "The new password is too long.",
+  same_password: "The new password must differ from the current one.",
+  csrf_failed: "Your session could not be verified. Please sign in again.",
+  service_unavailable: "The service is unavailable. Try again shortly.",
+};
+const say = (code) => MESSAGES[code] || "Something went wrong (" + (code || "network error") + ").";
+
+function csrfToken() {
+  const found = document.cookie.split("; ").find((part) => part.startsWith("csrf_token="));
+  return found ? decodeURIComponent(found.slice("csrf_token=".length)) : "";
+}
+
+// One JSON request; unsafe methods carry the CSRF header. A 401 on a
+// guarded call tries one refresh (from the refresh cookie) and retries.
+async function call(method, path, body, retry = true) {
+  const headers = { "Content-Type": "application/json" };
+  if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
+  let response;
+  try {
+    response = await fetch(API + path, {
+      method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    return { status: 0, body: {} };
+  }
+  const data = await response.json().catch(() => ({}));
+  if (response.status === 401 && retry && path !== "/login" && path !== "/refresh") {
+    const refreshed = await call("POST", "/refresh", {}, false);
+    if (refreshed.status === 200) return call(method, path, body, false);
+  }
+  return { status: response.status, body: data };
+}
+
+function notify(text, bad = false) {
+  const notice = $("notice");
+  notice.textContent = text;
+  notice.classList.toggle("bad", bad);
+  notice.hidden = !text;
+}
+
+function showError(id, text) {
+  $(id).textContent = text || "";
+  $(id).hidden = !text;
+}
+
+function showSignedOut(text) {
+  $("signed-in").hidden = true;
+  $("who").hidden = true;
+  $("signed-out").hidden = false;
+  $("signed-out-text").textContent = text || "Use your administrator account.";
+  document.body.dataset.state = "signed-out";
+  $("password").value = "";
+}
+
+async function showSignedIn() {
+  const me = await call("GET", "/me");
+  if (me.status !== 200) return showSignedOut();
+  $("who-name").textContent = me.body.data.username;
+  $("avatar").textContent = me.body.data.username.slice(0, 1);
+  $("who").hidden = false;
+  $("signed-out").hidden = true;
+  $("signed-in").hidden = false;
+  document.body.dataset.state = "signed-in";
+  await loadSessions();
+}
+
+function device(userAgent) {
+  if (!userAgent) return { name: "Unknown device", mobile: false };
+  const ua = userAgent;
+  const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox"
+    : /Chrome\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari"
+    : /curl\//.test(ua) ? "curl" : /python/i.test(ua) ? "Python client" : "Browser";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS"
+    : /Windows/.test(ua) ? "Windows" : /Mac OS X/.test(ua) ? "macOS" : /Linux/.test(ua) ? "Linux" : "";
+  const mobile = /Android|iPhone|iPad|Mobile/.test(ua);
+  return { name: os ? browser + " on " + os : browser, mobile };
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const SHAPES = {
+  desktop: [["rect", { x: 3, y: 4, width: 18, height: 12, rx: 2 }], ["path", { d: "M8 20h8M12 16v4" }]],
+  mobile: [["rect", { x: 7, y: 2, width: 10, height: 20, rx: 2 }], ["path", { d: "M11 18h2" }]],
+};
+
+function deviceIcon(mobile) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  for (const [tag, attributes] of SHAPES[mobile ? "mobile" : "desktop"]) {
+    const shape = document.createElementNS(SVG, tag);
+    for (const [name, value] of Object.entries(attributes)) shape.setAttribute(name, value);
+    svg.append(shape);
+  }
+  return svg;
+}
+
+function ago(iso) {
+  if (!iso) return "never";
+  const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (seconds < 60) return "just now";
+  if (seconds < 3600) return Math.floor(seconds / 60) + " min ago";
+  if (seconds < 86400) return Math.floor(seconds / 3600) + " h ago";
+  return new Date(iso).toLocaleDateString();
+}
+
+function sessionItem(session) {
+  const item = document.createElement("li");
+  item.className = "session";
+  item.dataset.id = session.id;
+  item.dataset.current = String(session.current);
+  const what = device(session.user_agent);
+
+  const icon = document.createElement("span");
+  icon.className = "device-icon";
+  icon.append(deviceIcon(what.mobile));
+
+  const main = document.createElement("div");
+  main.className = "session-main";
+  const name = document.createElement("div");
+  name.className = "device";
+  name.textContent = what.name;
+  if (session.current) {
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = "This device";
+    name.append(badge);
+  }
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  meta.textContent = [session.ip || "unknown IP", "last active " + ago(session.last_used_at),
+    "signed in " + ago(session.created_at)].join(" · ");
+  meta.title = session.user_agent || "";
+  main.append(name, meta);
+
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "sign-out-session";
+  button.textContent = "Sign out";
+  button.addEventListener("click", () => revoke(session, button));
+  item.append(icon, main, button);
+  return item;
+}
+
+async function loadSessions() {
+  const answer = await call("GET", "/sessions");
+  if (answer.status !== 200) return showSignedOut();
+  const sessions = answer.body.data.slice().sort((a, b) => Number(b.current) - Number(a.current));
+  $("sessions").replaceChildren(...sessions.map(sessionItem));
+}
+
+async function revoke(session, button) {
+  button.disabled = true;
+  const answer = await call("DELETE", "/sessions/" + encodeURIComponent(session.id));
+  if (answer.status !== 200 && answer.status !== 404) {
+    button.disabled = false;
+    return notify(say(answer.body.message), true);
+  }
+  if (session.current) return showSignedOut("You signed out of this device.");
+  notify("That session was signed out.");
+  await loadSessions();
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  showError("login-error", "");
+  $("login-button").disabled = true;
+  const answer = await call("POST", "/login", { username: $("username").value, password: $("password").value });
+  $("login-button").disabled = false;
+  if (answer.status !== 200) return showError("login-error", say(answer.body.message));
+  notify("");
+  $("password").value = "";
+  await showSignedIn();
+}
+
+async function signOut() {
+  await call("POST", "/logout", undefined, false);
+  notify("");
+  showSignedOut("You are signed out.");
+}
+
+async function signOutEverywhere() {
+  const answer = await call("POST", "/logout-all");
+  if (answer.status !== 200) return notify(say(answer.body.message), true);
+  notify("");
+  showSignedOut("You are signed out on every device.");
+}
+
+const UPDATE_PASSWORD = `mutation ($input: UpdatePasswordInput!) { update_password(input: $input) { ok } }`;
+
+async function changePassword(event) {
+  event.preventDefault();
+  showError("password-error", "");
+  $("password-button").disabled = true;
+  const input = {
+    current_password: $("current-password").value,
+    new_password: $("new-password").value,
+    password_confirmed: $("confirm-password").value,
+  };
+  const answer = await call("POST", "/graphql", { query: UPDATE_PASSWORD, variables: { input } });
+  $("password-button").disabled = false;
+  const errors = answer.body.errors;
+  if (answer.status !== 200 || errors) return showError("password-error", say(errors && errors[0].message));
+  $("password-form").reset();
+  notify("Your password was changed. Your other sessions were signed out.");
+  await loadSessions();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login-form").addEventListener("submit", signIn);
+  $("password-form").addEventListener("submit", changePassword);
+  $("sign-out").addEventListener("click", signOut);
+  $("sign-out-everywhere").addEventListener("click", signOutEverywhere);
+  showSignedIn();
+});
