@@ -170,9 +170,10 @@ def test_a_wrong_password_shows_an_error_on_the_page(site, browser):
 
 
 @pytest.fixture
-def other_origin(site) -> Iterator[str]:
-    """A page on another origin (another port) that posts a form to the app
-    at once, without the CSRF header (a form cannot send one)."""
+def other_origin(site, request) -> Iterator[str]:
+    """A page on another origin (another port, on the host ``request.param``)
+    that posts a form to the app at once, without the CSRF header (a form
+    cannot send one)."""
     page = f"""<!doctype html><html><body>
 <form id="f" method="post" enctype="text/plain" action="{site.url}/admin/logout-all">
 <input name='{{"x":"' value='y"}}'></form>
@@ -192,18 +193,39 @@ def other_origin(site) -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    yield f"http://{request.param}:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
     thread.join(WAIT_SECONDS)
 
 
-def test_a_form_posted_from_another_origin_is_refused(site, alice, browser, other_origin):
+@pytest.mark.parametrize(
+    "other_origin, answer",
+    [
+        # Same site, another port: the browser sends the Lax cookies, not the CSRF header.
+        ("127.0.0.1", "csrf_failed"),
+        # Another site: SameSite=Lax keeps the cookies off the cross-site POST.
+        ("localhost", "unauthorized"),
+    ],
+    indirect=["other_origin"],
+)
+def test_a_form_posted_from_another_origin_is_refused(site, alice, browser, other_origin, answer):
     sign_in(browser, site)
     browser.get(other_origin)
-    # The browser sends the cookies (same site, Lax) but no X-CSRF-Token.
     wait(browser, lambda d: d.current_url.startswith(site.url + "/admin/"), "the form posted")
-    assert json.loads(browser.find_element("tag name", "body").text) == {"message": "csrf_failed"}
+    assert json.loads(browser.find_element("tag name", "body").text) == {"message": answer}
     assert site.sessions(alice) == 1
     browser.get(site.url + "/")
     wait(browser, lambda d: state(d) == "signed-in" and len(rows(d)) == 1, "still signed in")
+
+
+def test_a_missing_browser_skips_here_and_fails_under_ci(monkeypatch):
+    import chromium as helper
+
+    monkeypatch.setattr(helper, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="/nonexistent/chromium not installed"):
+        helper.require_browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="browser tests cannot run in CI"):
+        helper.require_browser()

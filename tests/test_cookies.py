@@ -106,6 +106,13 @@ def test_cookies_alone_leave_token_strings_out_of_the_body(make_app, alice):
     assert not {"token", "access_token", "refresh_token"} & set(refreshed.json["data"])
 
 
+def test_a_plain_flask_view_sets_the_cookies_too(cookie_app, alice):
+    client = cookie_app.test_client()
+    response = client.post("/plain/login", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200 and set(set_cookies(response)) == set(COOKIES)
+    assert client.get("/plain/me").json == {"message": "ok", "username": "alice"}
+
+
 def test_header_mode_sets_no_cookie_and_reads_none(app, alice, login):
     client = app.test_client()
     response = client.post("/admin/login", json={"username": "alice", "password": PASSWORD})

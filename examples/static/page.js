@@ -184,6 +184,10 @@ async function signIn(event) {
   if (answer.status !== 200) return showError("login-error", say(answer.body.message));
   notify("");
   $("password").value = "";
+  if (!csrfToken()) {
+    // Secure cookies over plain HTTP on a host other than localhost.
+    return showError("login-error", "This browser refused the session cookies: use HTTPS or http://localhost.");
+  }
   await showSignedIn();
 }
 
