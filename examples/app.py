@@ -143,6 +143,7 @@ def create_app(config: Optional[dict] = None) -> Flask:
     AuthService(app)
     app.register_blueprint(view_admin, url_prefix="/admin")
     app.add_url_rule("/", "account_page", account_page)
+    app.add_url_rule("/.well-known/jwks.json", "jwks", api_rest.jwks)
     if in_memory:
         seed_demo_admin(app)
     return app

@@ -132,4 +132,15 @@ def revoke_session(session_id: str) -> Response:
     return transport.answer({"message": "ok"}, 200, clear=transport.cookie_session_ends(identity.user_id, session_id))
 
 
-__all__ = ["login", "logout", "logout_all", "reauthenticate", "refresh", "revoke_session", "sessions"]
+#: How long other services may cache the key set, in seconds.
+JWKS_MAX_AGE = 300
+
+
+def jwks() -> tuple[dict, int, dict[str, str]]:
+    """The JSON Web Key Set (RFC 7517) of the keys that verify access tokens:
+    their public keys and ``kid``s, from the key ring the verifier uses; empty
+    with an HMAC algorithm. Other services verify signature and expiry only."""
+    return get_state().settings.keys.jwks(), 200, {"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
+
+
+__all__ = ["jwks", "login", "logout", "logout_all", "reauthenticate", "refresh", "revoke_session", "sessions"]
