@@ -24,11 +24,15 @@ from flask_auth_service_mongo.passwords import hash_password
 
 FRESH_SECONDS = 300
 view_admin = Blueprint("view_admin", __name__)
-api = Api(view_admin, title="Admin API", doc="/docs")
+# Swagger UI at /admin/docs: "Authorize" takes "Bearer <access token>";
+# auth.required marks each guarded operation as needing it.
+api = Api(view_admin, title="Admin API", doc="/docs", authorizations=api_rest.AUTHORIZATIONS)
+docs = api_rest.document(api)
 
 
 @api.route("/login")
 class ApiLogin(Resource):
+    @docs.login
     def post(self):
         return api_rest.login(role="admin")
 
@@ -42,6 +46,7 @@ class ApiLogout(Resource):
 
 @api.route("/refresh")
 class ApiRefresh(Resource):
+    @docs.refresh
     def post(self):
         return api_rest.refresh()
 

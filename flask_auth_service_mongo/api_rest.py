@@ -13,6 +13,9 @@ from flask import Response as FlaskResponse
 from flask import request
 
 from . import service, transport
+from .apidoc import AUTHORIZATIONS as AUTHORIZATIONS  # Swagger for flask-restx users
+from .apidoc import Docs as Docs
+from .apidoc import document as document
 from .auth import RoleSpec, allowed_roles, answers_refusals, authenticate, refusal_response
 from .bodies import read_json_body, read_json_object
 from .errors import AuthError
@@ -143,4 +146,16 @@ def jwks() -> tuple[dict, int, dict[str, str]]:
     return get_state().settings.keys.jwks(), 200, {"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
 
 
-__all__ = ["jwks", "login", "logout", "logout_all", "reauthenticate", "refresh", "revoke_session", "sessions"]
+__all__ = [
+    "AUTHORIZATIONS",
+    "Docs",
+    "document",
+    "jwks",
+    "login",
+    "logout",
+    "logout_all",
+    "reauthenticate",
+    "refresh",
+    "revoke_session",
+    "sessions",
+]

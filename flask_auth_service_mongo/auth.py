@@ -18,6 +18,7 @@ from flask import Flask, current_app, g
 from flask import Response as FlaskResponse
 
 from . import service, sessions, transport
+from .apidoc import mark_guarded
 from .database import unavailable_on_error
 from .errors import AuthError, Forbidden, FreshLoginRequired, PasswordChangeRequired, Unauthorized
 from .models import User
@@ -146,6 +147,8 @@ def required(
     ``AUTH_REQUIRE_PASSWORD_CHANGE``); ``fresh`` (seconds or a timedelta)
     refuses a session whose password was last checked longer ago
     (``401 fresh_login_required``: log in again or ``api_rest.reauthenticate()``).
+    On a flask-restx method it also documents the Bearer security and the
+    401/403 answers in Swagger.
     """
     roles, window = allowed_roles(role), freshness(fresh)
 
@@ -158,6 +161,7 @@ def required(
                 return refusal_response(error)
             return current_app.ensure_sync(view)(*args, **kwargs)
 
+        mark_guarded(wrapper, roles)
         return wrapper
 
     return decorator
