@@ -45,8 +45,9 @@ def mark_guarded(wrapper: Callable, roles: Optional[frozenset]) -> None:
     """Document ``wrapper`` as guarded; what the view documents itself wins.
 
     Like restx, a "200 Success" is shown unless the view documents a success
-    (below the guard, where it is seen). ``functools.wraps`` copied the view's ``__apidoc__`` (the same dict) onto
-    ``wrapper``: it is merged into a new one, never changed in place.
+    (below the guard, where it is seen). ``functools.wraps`` copied the view's
+    ``__apidoc__`` (the same dict) onto ``wrapper``: it is merged into a new
+    one, never changed in place.
     """
     own = getattr(wrapper, "__apidoc__", {})
     if own is False:  # hidden by @api.hide or @api.doc(False)
