@@ -76,7 +76,7 @@ class Docs:
         self.error = api.model(
             "AuthError",
             {
-                "message": fields.String(required=True, description="Stable error code", example="bad_credentials"),
+                "message": fields.String(required=True, description="The stable code of the refusal"),
                 "errors": fields.Raw(description="What is wrong with each field (bad_request)"),
             },
         )
