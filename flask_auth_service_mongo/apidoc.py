@@ -13,6 +13,8 @@ from typing import Any, Callable, Optional, Union
 from flask_restx import Api, Namespace, fields
 from flask_restx.utils import merge
 
+from .bodies import MAX_FIELD_LENGTH
+
 #: The name of the security scheme guarded operations require.
 SCHEME = "Bearer"
 #: Pass as ``Api(authorizations=api_rest.AUTHORIZATIONS)``: Swagger UI then
@@ -83,8 +85,8 @@ class Docs:
         self.login_body = api.model(
             "AuthLogin",
             {
-                "username": fields.String(required=True, max_length=1024),
-                "password": fields.String(required=True, max_length=1024),
+                "username": fields.String(required=True, max_length=MAX_FIELD_LENGTH),
+                "password": fields.String(required=True, max_length=MAX_FIELD_LENGTH),
             },
         )
         self.refresh_body = api.model(
