@@ -5,11 +5,9 @@ import contextlib
 import json
 
 import pytest
-from chromium import chromium
+from chromium import WAIT_SECONDS, chromium
 from conftest import PASSWORD
 from wire_server import AppThread
-
-WAIT_SECONDS = 20
 
 
 @pytest.fixture
@@ -34,7 +32,7 @@ def test_swagger_ui_logs_in_authorizes_and_calls_a_guarded_operation(served, tmp
     from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import WebDriverWait
 
-    with chromium() as browser, screenshot_after(browser, tmp_path / "swagger.png"):
+    with chromium(tmp_path) as browser, screenshot_after(browser, tmp_path / "swagger.png"):
         wait = WebDriverWait(browser, WAIT_SECONDS)
 
         def find(css: str, parent=None):
