@@ -74,6 +74,7 @@ class ApiSession(Resource):
 
 @api.route("/reauthenticate")
 class ApiReauthenticate(Resource):
+    @docs.reauthenticate
     @auth.required(role="admin")
     def post(self):
         return api_rest.reauthenticate()

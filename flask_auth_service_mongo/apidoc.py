@@ -31,19 +31,20 @@ UNAUTHORIZED = (
     "No valid access token or no live session: unauthorized, invalid_token, signature_expired "
     "or password_change_required"
 )
+STALE = ", or fresh_login_required (log in again or reauthenticate)"
 FORBIDDEN = "The user's role may not call this operation: forbidden"
 UNAVAILABLE = "The database cannot be reached: service_unavailable"
 
 
-def guarded_doc(roles: Optional[frozenset]) -> dict[str, Any]:
+def guarded_doc(roles: Optional[frozenset], fresh: bool = False) -> dict[str, Any]:
     """The ``__apidoc__`` of an operation guarded by ``auth.required``."""
-    responses = {"401": UNAUTHORIZED, "503": UNAVAILABLE}
+    responses = {"401": UNAUTHORIZED + (STALE if fresh else ""), "503": UNAVAILABLE}
     if roles is not None:
         responses["403"] = FORBIDDEN
     return {"security": [{SCHEME: []}], "responses": responses}
 
 
-def mark_guarded(wrapper: Callable, roles: Optional[frozenset]) -> None:
+def mark_guarded(wrapper: Callable, roles: Optional[frozenset], fresh: bool = False) -> None:
     """Document ``wrapper`` as guarded; what the view documents itself wins.
 
     Like restx, a "200 Success" is shown unless the view documents a success
@@ -54,7 +55,7 @@ def mark_guarded(wrapper: Callable, roles: Optional[frozenset]) -> None:
     own = getattr(wrapper, "__apidoc__", {})
     if own is False:  # hidden by @api.hide or @api.doc(False)
         return
-    doc = merge(guarded_doc(roles), own)
+    doc = merge(guarded_doc(roles, fresh), own)
     if "model" not in doc and not any(str(code).startswith("2") for code in doc["responses"]):
         doc["responses"]["200"] = "Success"  # what restx shows when nothing is documented
     wrapper.__apidoc__ = doc
@@ -88,6 +89,9 @@ class Docs:
                 "username": fields.String(required=True, max_length=MAX_FIELD_LENGTH),
                 "password": fields.String(required=True, max_length=MAX_FIELD_LENGTH),
             },
+        )
+        self.reauthenticate_body = api.model(
+            "AuthReauthenticate", {"password": fields.String(required=True, max_length=MAX_FIELD_LENGTH)}
         )
         self.refresh_body = api.model(
             "AuthRefresh", {"refresh_token": fields.String(required=True, description="From the last answer")}
@@ -129,6 +133,17 @@ class Docs:
                 "400": ("bad_request (the body)", self.error),
                 "401": ("Invalid, expired or already spent refresh token", self.error),
                 "503": (UNAVAILABLE, self.error),
+            },
+        )(view)
+
+    def reauthenticate(self, view: Callable) -> Callable:
+        """Document a reauthentication (``api_rest.reauthenticate``, guarded)."""
+        return self.api.doc(
+            expect=[self.reauthenticate_body],
+            responses={
+                "200": "The session counts as freshly authenticated",
+                "400": ("bad_request (the body) or bad_credentials", self.error),
+                "429": ("too_many_attempts: retry after Retry-After seconds", self.error),
             },
         )(view)
 

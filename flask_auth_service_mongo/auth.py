@@ -161,7 +161,7 @@ def required(
                 return refusal_response(error)
             return current_app.ensure_sync(view)(*args, **kwargs)
 
-        mark_guarded(wrapper, roles)
+        mark_guarded(wrapper, roles, fresh=window is not None)
         return wrapper
 
     return decorator

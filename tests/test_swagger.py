@@ -14,6 +14,7 @@ GUARDED = [
     ("/sessions", "get"),
     ("/sessions/{session_id}", "delete"),
     ("/me", "get"),
+    ("/reauthenticate", "post"),
 ]
 
 
@@ -29,6 +30,7 @@ def schema_of(document: dict, ref: dict) -> dict:
 
 
 def body_of(document: dict, path: str) -> dict:
+    """The schema of the required JSON body of ``POST path``."""
     (body,) = [p for p in document["paths"][path]["post"]["parameters"] if p["in"] == "body"]
     assert body["required"] is True
     return schema_of(document, body["schema"])
@@ -58,6 +60,13 @@ def test_refresh_documents_its_body(document):
     assert "security" not in document["paths"]["/refresh"]["post"]
 
 
+def test_reauthenticate_documents_its_body_and_stays_guarded(document):
+    assert body_of(document, "/reauthenticate")["required"] == ["password"]
+    operation = document["paths"]["/reauthenticate"]["post"]
+    assert {"200", "400", "401", "403", "429"} <= operation["responses"].keys()
+    assert operation["responses"]["200"]["description"] != "Success"
+
+
 @pytest.mark.parametrize("path, method", GUARDED)
 def test_guarded_operations_need_the_bearer_scheme_and_document_401_and_403(document, path, method):
     operation = document["paths"][path][method]
@@ -85,6 +94,10 @@ def documented_app(make_app):
         def post(self):
             return {"message": "ok"}, 201
 
+        @auth.required(fresh=60)
+        def put(self):
+            return {"message": "ok"}, 200
+
         @api.hide
         @auth.required()
         def delete(self):
@@ -109,6 +122,8 @@ def test_the_docs_of_a_guarded_operation_merge_with_its_own(make_app):
     assert post["responses"]["401"]["description"] == "Log in first"
     assert post["responses"]["201"]["schema"] == {"$ref": "#/definitions/Thing"}
     assert "delete" not in operations  # hidden stays hidden
+    assert "fresh_login_required" in operations["put"]["responses"]["401"]["description"]
+    assert "fresh_login_required" not in operations["get"]["responses"]["401"]["description"]
 
 
 def test_a_documented_guarded_operation_still_guards(make_app, make_user):
