@@ -1,5 +1,8 @@
 """The example's Swagger UI, end to end in headless Chromium: log in with
-"Try it out", authorize with the token, call /admin/me and get a 200."""
+"Try it out", authorize with the token, call /admin/me and get a 200.
+
+The app takes tokens from the header only (conftest's default), so a 200 can
+only come from the token given to "Authorize"."""
 
 import contextlib
 import json
@@ -67,6 +70,8 @@ def test_swagger_ui_logs_in_authorizes_and_calls_a_guarded_operation(served, tmp
         status, answer = execute("post_api_login", {"username": "alice", "password": PASSWORD})
         assert status == 200, answer
         token = answer["data"]["access_token"]
+        # Not authorized yet: the guarded operations answer 401.
+        assert execute("get_api_sessions")[0] == 401
 
         click("button.btn.authorize")
         find(".modal-ux input[type=text]").send_keys(f"Bearer {token}")
