@@ -172,6 +172,63 @@ KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
 }
 
 
+#: Every key the extension reads -> one line (reST) for the configuration
+#: table of the docs, in the table's order. tests/test_config.py checks that
+#: no key of ``KEYS`` or ``keys.MATERIAL_KEYS`` lacks one.
+DESCRIPTIONS: dict[str, str] = {
+    "MONGODB_URI": "connection; ``mongomock://localhost/NAME`` is the in-memory backend",
+    "AUTH_SECRET_KEY": "signing key of the ``HS*`` algorithms; required for them, at least 32 bytes unless testing or debug",
+    "AUTH_ALGORITHM": "JWT algorithm, pinned when verifying: ``HS256/384/512``, ``RS256/384/512``, "
+    "``PS256/384/512``, ``ES256/384/512``, ``EdDSA``",
+    "AUTH_PRIVATE_KEY": "signing key of the RSA, EC and EdDSA algorithms: PEM text or the path of a PEM file "
+    "(RSA: 2048 bits or more)",
+    "AUTH_PUBLIC_KEY": "optional; must match ``AUTH_PRIVATE_KEY``",
+    "AUTH_KEY_ID": "``kid`` header of new tokens",
+    "AUTH_VERIFY_KEYS": "older keys still accepted (verification only): a mapping kid → key, or a list of keys",
+    "AUTH_TOKEN_EXPIRE_MINUTES": "access token lifetime, in minutes (``expires_in``)",
+    "AUTH_REFRESH_TOKEN_EXPIRE_MINUTES": "refresh token and session lifetime, in minutes (not extended by refreshes)",
+    "AUTH_WHITE_LIST_TOKEN": "sessions checked on every request; false: stateless tokens logout cannot revoke",
+    "AUTH_USERNAME_MIN_LENGTH": "shortest username accepted for new users",
+    "AUTH_PASSWORD_MIN_LENGTH": "shortest new password; passwords over 72 UTF-8 bytes are refused, never truncated",
+    "AUTH_RESET_PASSWORD_LENGTH": "length of generated reset passwords",
+    "AUTH_REQUIRE_PASSWORD_CHANGE": "default of ``auth.required(require_password_change=...)``",
+    "AUTH_BCRYPT_ROUNDS": "cost of new hashes; weaker hashes are upgraded at login",
+    "AUTH_LOGIN_MAX_ATTEMPTS": "failed logins per account before a lockout (per account and client IP when the "
+    "next key is higher)",
+    "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": "failed logins for one username from all IPs before a lockout for everyone",
+    "AUTH_LOGIN_LOCKOUT_SECONDS": "lockout length (``Retry-After``); failures are forgotten after as long without one",
+    "AUTH_LEEWAY_SECONDS": "clock leeway when checking ``exp``",
+    "AUTH_REFRESH_REUSE_GRACE_SECONDS": "a replay of the token spent this many seconds ago is refused without "
+    "ending the session",
+    "AUTH_LAST_USED_INTERVAL_SECONDS": "at most one last-use write per session per interval",
+    "AUTH_TOKEN_CACHE_SIZE": "verified access tokens remembered (0 turns the cache off)",
+    "AUTH_MONGODB_TIMEOUT_MS": "server selection, connect and socket timeouts",
+    "AUTH_ADMIN_ROLES": "roles allowed the GraphQL account operations (comma-separated or a list)",
+}
+
+#: The default as the docs show it, where ``KEYS`` has none or a placeholder.
+SHOWN_DEFAULTS: dict[str, str] = {
+    "AUTH_SECRET_KEY": "Flask's ``SECRET_KEY``",
+    "AUTH_PRIVATE_KEY": "none",
+    "AUTH_PUBLIC_KEY": "from ``AUTH_PRIVATE_KEY``",
+    "AUTH_KEY_ID": "derived from the key",
+    "AUTH_VERIFY_KEYS": "none",
+    "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": "``AUTH_LOGIN_MAX_ATTEMPTS``",
+}
+
+
+def shown_default(key: str) -> str:
+    """The default of ``key`` as reST, for the docs' configuration table."""
+    if key in SHOWN_DEFAULTS:
+        return SHOWN_DEFAULTS[key]
+    default = KEYS[key][0]
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, int):
+        return str(default)
+    return f"``{default}``"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Parsed configuration, kept in the extension's state."""
