@@ -18,7 +18,7 @@ extensions = ["sphinx.ext.autodoc", "configtable"]
 exclude_patterns = ["_build"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-autodoc_default_options = {"members": True}
+autodoc_default_options = {"members": True, "exclude-members": "DoesNotExist, MultipleObjectsReturned"}
 # Types of the untyped libraries show up in signatures; do not chase them.
 nitpicky = False
 html_theme = "alabaster"
