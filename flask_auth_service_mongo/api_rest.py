@@ -24,7 +24,7 @@ from .tokens import REFRESH
 
 #: ``(body, status)`` on success (a Response carrying the cookies when
 #: cookies are enabled); a refusal is the error's own response.
-Response = Union[tuple[dict, int], FlaskResponse]
+Response = Union[tuple[dict[str, Any], int], FlaskResponse]
 
 
 def _client() -> service.Client:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
+from flask import Flask
 from pymongo import uri_parser
 from pymongo.errors import PyMongoError
 
@@ -100,7 +101,7 @@ def optional(parse: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
 def parse_algorithm(key: str, value: Any) -> str:
     if value not in keys.ALGORITHMS:
         raise ConfigError(f"{key} must be one of {', '.join(keys.ALGORITHMS)}, got {value!r}")
-    return value
+    return str(value)
 
 
 TOKEN_LOCATIONS = ("headers", "cookies")
@@ -177,7 +178,8 @@ KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
 #: no key of ``KEYS`` or ``keys.MATERIAL_KEYS`` lacks one.
 DESCRIPTIONS: dict[str, str] = {
     "MONGODB_URI": "connection; ``mongomock://localhost/NAME`` is the in-memory backend",
-    "AUTH_SECRET_KEY": "signing key of the ``HS*`` algorithms; required for them, at least 32 bytes unless testing or debug",
+    "AUTH_SECRET_KEY": "signing key of the ``HS*`` algorithms; required for them, at least 32 bytes unless "
+    "testing or debug",
     "AUTH_ALGORITHM": "JWT algorithm, pinned when verifying: ``HS256/384/512``, ``RS256/384/512``, "
     "``PS256/384/512``, ``ES256/384/512``, ``EdDSA``",
     "AUTH_PRIVATE_KEY": "signing key of the RSA, EC and EdDSA algorithms: PEM text or the path of a PEM file "
@@ -262,7 +264,7 @@ class Settings:
     keys: keys.KeyRing = field(repr=False)
 
 
-def load(app) -> Settings:
+def load(app: Flask) -> Settings:
     """Set the defaults in ``app.config``, parse and validate them."""
     environ = os.environ
     if "MONGODB_URI" not in app.config and environ.get("MONGODB_URI"):

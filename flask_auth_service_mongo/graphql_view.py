@@ -16,8 +16,9 @@ import logging
 from typing import Any, Iterable, Optional, Union
 
 from flask import Blueprint, Flask, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 from flask.views import View
-from graphql import ExecutionResult, GraphQLError, execute, parse, validate
+from graphql import ExecutionResult, GraphQLError, GraphQLFormattedError, execute_sync, parse, validate
 
 from .bodies import is_unicode_text, read_json_body
 from .database import database_failure
@@ -46,14 +47,14 @@ ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElem
 """
 
 
-def error_body(message: str, **extensions: Any) -> dict:
+def error_body(message: str, **extensions: Any) -> dict[str, Any]:
     error: dict[str, Any] = {"message": message}
     if extensions:
         error["extensions"] = extensions
     return {"errors": [error]}
 
 
-def read_operation() -> tuple[str, Optional[dict], Optional[str]]:
+def read_operation() -> tuple[str, Optional[dict[str, Any]], Optional[str]]:
     """The query, variables and operation name of the body; BadRequest otherwise."""
     if not request.is_json:
         raise BadRequest({"Content-Type": "must be application/json"})
@@ -70,7 +71,7 @@ def read_operation() -> tuple[str, Optional[dict], Optional[str]]:
     return query, variables, name
 
 
-def format_error(error: GraphQLError) -> dict:
+def format_error(error: GraphQLError) -> GraphQLFormattedError:
     """GraphQL's one translator: the error as sent, its own message, the
     code of a refusal or broken rule, or a code that leaks nothing."""
     original = error.original_error
@@ -89,7 +90,7 @@ def format_error(error: GraphQLError) -> dict:
     return formatted
 
 
-def status_of(result: ExecutionResult, errors: list[dict]) -> int:
+def status_of(result: ExecutionResult, errors: list[GraphQLFormattedError]) -> int:
     """400 when the request could not run at all; 503 when nothing ran for want of the database."""
     if result.data is None and all(error.path is None for error in result.errors or ()):
         return 400
@@ -109,7 +110,7 @@ class GraphQLView(View):
         self.middleware = list(middleware)
         self.graphiql = graphiql
 
-    def dispatch_request(self):
+    def dispatch_request(self) -> ResponseReturnValue:
         if request.method == "GET":
             if self.graphiql or (self.graphiql is None and current_app.debug):
                 return GRAPHIQL_PAGE
@@ -126,7 +127,7 @@ class GraphQLView(View):
             body["errors"] = errors
         return jsonify(body), status
 
-    def run(self, query: str, variables: Optional[dict], operation_name: Optional[str]) -> ExecutionResult:
+    def run(self, query: str, variables: Optional[dict[str, Any]], operation_name: Optional[str]) -> ExecutionResult:
         """Parse (bounded), validate, then execute the operation."""
         try:
             document = parse(query, max_tokens=MAX_TOKENS)
@@ -135,7 +136,7 @@ class GraphQLView(View):
         errors = validate(self.schema, document)
         if errors:
             return ExecutionResult(None, errors)
-        return execute(
+        return execute_sync(
             self.schema, document, variable_values=variables, operation_name=operation_name, middleware=self.middleware
         )
 

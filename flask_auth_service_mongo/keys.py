@@ -211,7 +211,8 @@ def public_jwk(key: Any, kid: str, algorithm: str) -> dict[str, str]:
 
 
 def spki(key: Any) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der: bytes = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return der
 
 
 def derive_kid(verify_key: Any) -> str:
