@@ -31,7 +31,7 @@ run: $(VENV)/.installed-test
 	@echo " * the page:   http://$(HOST):$(PORT)/"
 	@echo " * Swagger UI: http://$(HOST):$(PORT)/admin/docs"
 	@echo " * GraphQL:    http://$(HOST):$(PORT)/admin/graphql (POST)"
-	env -u MONGODB_URI $(BIN)/flask --app examples.app run --host $(HOST) --port $(PORT)
+	@env -u MONGODB_URI $(BIN)/flask --app examples.app run --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
