@@ -195,8 +195,8 @@ DESCRIPTIONS: dict[str, str] = {
     "AUTH_RESET_PASSWORD_LENGTH": "length of generated reset passwords",
     "AUTH_REQUIRE_PASSWORD_CHANGE": "default of ``auth.required(require_password_change=...)``",
     "AUTH_BCRYPT_ROUNDS": "cost of new hashes; weaker hashes are upgraded at login",
-    "AUTH_LOGIN_MAX_ATTEMPTS": "failed logins per account before a lockout (per account and client IP when the "
-    "next key is higher)",
+    "AUTH_LOGIN_MAX_ATTEMPTS": "failed logins per account before a lockout (per account and client IP when "
+    "``AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS`` is higher)",
     "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": "failed logins for one username from all IPs before a lockout for everyone",
     "AUTH_LOGIN_LOCKOUT_SECONDS": "lockout length (``Retry-After``); failures are forgotten after as long without one",
     "AUTH_LEEWAY_SECONDS": "clock leeway when checking ``exp``",
