@@ -206,6 +206,8 @@ DESCRIPTIONS: dict[str, str] = {
     "AUTH_TOKEN_CACHE_SIZE": "verified access tokens remembered (0 turns the cache off)",
     "AUTH_MONGODB_TIMEOUT_MS": "server selection, connect and socket timeouts",
     "AUTH_ADMIN_ROLES": "roles allowed the GraphQL account operations (comma-separated or a list)",
+    "AUTH_SESSION_IDLE_MINUTES": "a session unused this long ends; at least twice ``AUTH_LAST_USED_INTERVAL_SECONDS``",
+    "AUTH_MAX_SESSIONS_PER_USER": "a login beyond this many live sessions ends the least recently used ones",
 }
 
 #: The default as the docs show it, where ``KEYS`` has none or a placeholder.
@@ -216,6 +218,8 @@ SHOWN_DEFAULTS: dict[str, str] = {
     "AUTH_KEY_ID": "derived from the key",
     "AUTH_VERIFY_KEYS": "none",
     "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": "``AUTH_LOGIN_MAX_ATTEMPTS``",
+    "AUTH_SESSION_IDLE_MINUTES": "0 (off)",
+    "AUTH_MAX_SESSIONS_PER_USER": "100 (0: no limit)",
 }
 
 

@@ -6,7 +6,7 @@ carry from block to block, as in the reader's shell), with ``BASE`` pointing
 at a freshly started example app (examples.app under waitress, in-memory
 backend, demo password ``demo-password``). The ``#`` lines right under a
 command are its answer, one line per line of output: a JSON line is compared
-as JSON, and ``...`` stands for any text.
+as JSON, ``"..."`` stands for any one string and ``...`` for any text.
 """
 
 from __future__ import annotations
@@ -114,11 +114,11 @@ def parsed(line: str) -> object:
 def answers(expected: str, actual: str) -> bool:
     """A JSON line equals the JSON shown; with ``...`` in what is shown, the
     answer (as ``json.dumps`` writes it, in its own or in sorted key order)
-    matches it with ``...`` standing for any text."""
+    matches it with ``"..."`` standing for any one string and ``...`` for any text."""
     value = parsed(actual)
     if "..." not in expected:
         return parsed(expected) == value
-    pattern = ".*".join(re.escape(part) for part in expected.split("..."))
+    pattern = '"[^"]*"'.join(".*".join(map(re.escape, part.split("..."))) for part in expected.split('"..."'))
     if isinstance(value, str):
         return re.fullmatch(pattern, value, re.DOTALL) is not None
     writings = {json.dumps(value, ensure_ascii=False, sort_keys=order) for order in (False, True)}
@@ -191,6 +191,7 @@ def test_a_runnable_block_splits_into_commands_and_their_answers(tmp_path):
         ('{"message": "ok"}', '{"message": "no"}', False),
         ('{"a": "...", "b": 1, ...}', '{"a": "x", "b": 1, "c": 2}', True),
         ('{"a": "...", "b": 1, ...}', '{"a": "x", "b": 2, "c": 2}', False),
+        ('{"a": "...", "b": 1}', '{"a": "x", "c": "y", "b": 1}', False),
         ("401", "401", True),
     ],
 )
