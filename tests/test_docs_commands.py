@@ -20,6 +20,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from wire_server import HTTP_TIMEOUT_SECONDS, ROOT, AppProcess
@@ -143,38 +144,39 @@ def demo_app(tmp_path, monkeypatch):
     app.stop()
 
 
-@pytest.mark.skipif(BASH is None, reason="needs bash")
-@pytest.mark.parametrize("page", PAGES)
-def test_the_shell_examples_of_the_page_run_and_answer_as_shown(page, demo_app, tmp_path):
+def run_page(page: str, env: dict, cwd: Path, log: Optional[Path] = None) -> None:
+    """Run the runnable blocks of ``page`` in one bash; fail on a wrong answer or a failed command."""
     steps = runnable_steps(page)
     assert steps, f"{page} has no runnable example"
     assert any(step.expected for step in steps), f"{page} shows no answer to check"
-    env = {**os.environ, "BASE": f"http://127.0.0.1:{demo_app.port}"}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env = {**env, "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])}
     run = subprocess.run(
         [BASH, "-c", script(steps)],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         timeout=HTTP_TIMEOUT_SECONDS * len(steps),
     )
-    outputs = run.stdout.split(f"\n{MARKER}\n")
-    done = outputs[:-1]
+    done = run.stdout.split(f"\n{MARKER}\n")[:-1]
     for step, output in zip(steps, done):
-        if not step.expected:
-            continue
         got = [line for line in output.splitlines() if line.strip()]
         shown = "\n".join(f"# {line}" for line in step.expected)
-        if len(got) != len(step.expected) or not all(map(answers, step.expected, got)):
+        if step.expected and (len(got) != len(step.expected) or not all(map(answers, step.expected, got))):
             pytest.fail(f"{page}: the command\n{step.command}\nshows\n{shown}\nbut answered\n{output}", False)
     if run.returncode != 0 or len(done) != len(steps):
         stopped = steps[len(done)].command if len(done) < len(steps) else "(the end)"
+        app_log = f"\napp log:\n{log.read_text()}" if log else ""
         pytest.fail(
-            f"{page}: bash stopped at the command\n{stopped}\nexit {run.returncode}, stderr:\n{run.stderr}\n"
-            f"app log:\n{demo_app.log.read_text()}",
+            f"{page}: bash stopped at the command\n{stopped}\nexit {run.returncode}, stderr:\n{run.stderr}{app_log}",
             False,
         )
+
+
+@pytest.mark.skipif(BASH is None, reason="needs bash")
+@pytest.mark.parametrize("page", PAGES)
+def test_the_shell_examples_of_the_page_run_and_answer_as_shown(page, demo_app, tmp_path):
+    run_page(page, {**os.environ, "BASE": f"http://127.0.0.1:{demo_app.port}"}, tmp_path, demo_app.log)
 
 
 def test_a_runnable_block_splits_into_commands_and_their_answers(tmp_path):
