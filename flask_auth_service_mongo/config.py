@@ -208,6 +208,11 @@ DESCRIPTIONS: dict[str, str] = {
     "AUTH_ADMIN_ROLES": "roles allowed the GraphQL account operations (comma-separated or a list)",
     "AUTH_SESSION_IDLE_MINUTES": "a session unused this long ends; at least twice ``AUTH_LAST_USED_INTERVAL_SECONDS``",
     "AUTH_MAX_SESSIONS_PER_USER": "a login beyond this many live sessions ends the least recently used ones",
+    "AUTH_TOKEN_LOCATION": 'where tokens travel: ``headers``, ``cookies`` or both (``"headers,cookies"`` or a list)',
+    "AUTH_COOKIE_SECURE": "``Secure`` attribute of the cookies; false is refused unless testing or debug",
+    "AUTH_COOKIE_SAMESITE": "``Lax``, ``Strict`` or ``None`` (``None`` needs ``AUTH_COOKIE_SECURE``)",
+    "AUTH_COOKIE_DOMAIN": "``Domain`` attribute of the cookies (none: the host that answered only)",
+    "AUTH_REFRESH_COOKIE_PATH": "the ``refresh_token`` cookie is sent only under this path",
 }
 
 #: The default as the docs show it, where ``KEYS`` has none or a placeholder.
@@ -228,6 +233,8 @@ def shown_default(key: str) -> str:
     if key in SHOWN_DEFAULTS:
         return SHOWN_DEFAULTS[key]
     default = KEYS[key][0]
+    if default is None:
+        return "none"
     if isinstance(default, bool):
         return "true" if default else "false"
     if isinstance(default, int):
