@@ -139,9 +139,9 @@ def revoke_session(session_id: str) -> Response:
 JWKS_MAX_AGE = 300
 
 
-def jwks() -> tuple[dict, int, dict[str, str]]:
+def jwks() -> tuple[dict[str, Any], int, dict[str, str]]:
     """The JSON Web Key Set (RFC 7517) of the keys that verify access tokens:
-    their public keys and ``kid``s, from the key ring the verifier uses; empty
+    their public keys and ``kid`` values, from the key ring the verifier uses; empty
     with an HMAC algorithm. Other services verify signature and expiry only."""
     return get_state().settings.keys.jwks(), 200, {"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
 

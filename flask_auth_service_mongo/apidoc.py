@@ -36,7 +36,7 @@ FORBIDDEN = "The user's role may not call this operation: forbidden"
 UNAVAILABLE = "The database cannot be reached: service_unavailable"
 
 
-def guarded_doc(roles: Optional[frozenset], fresh: bool = False) -> dict[str, Any]:
+def guarded_doc(roles: Optional[frozenset[str]], fresh: bool = False) -> dict[str, Any]:
     """The ``__apidoc__`` of an operation guarded by ``auth.required``."""
     responses = {"401": UNAUTHORIZED + (STALE if fresh else ""), "503": UNAVAILABLE}
     if roles is not None:
@@ -44,7 +44,7 @@ def guarded_doc(roles: Optional[frozenset], fresh: bool = False) -> dict[str, An
     return {"security": [{SCHEME: []}], "responses": responses}
 
 
-def mark_guarded(wrapper: Callable, roles: Optional[frozenset], fresh: bool = False) -> None:
+def mark_guarded(wrapper: Callable[..., Any], roles: Optional[frozenset[str]], fresh: bool = False) -> None:
     """Document ``wrapper`` as guarded; what the view documents itself wins.
 
     Like restx, a "200 Success" is shown unless the view documents a success
@@ -58,7 +58,7 @@ def mark_guarded(wrapper: Callable, roles: Optional[frozenset], fresh: bool = Fa
     doc = merge(guarded_doc(roles, fresh), own)
     if "model" not in doc and not any(str(code).startswith("2") for code in doc["responses"]):
         doc["responses"]["200"] = "Success"  # what restx shows when nothing is documented
-    wrapper.__apidoc__ = doc
+    wrapper.__apidoc__ = doc  # type: ignore[attr-defined]
 
 
 class Docs:
@@ -112,9 +112,9 @@ class Docs:
             "AuthTokenPair", {"message": fields.String(example="ok"), "data": fields.Nested(data)}
         )
 
-    def login(self, view: Callable) -> Callable:
+    def login(self, view: Callable[..., Any]) -> Callable[..., Any]:
         """Document a login operation (``api_rest.login``)."""
-        return self.api.doc(
+        return self.api.doc(  # type: ignore[no-any-return]  # flask-restx is untyped
             expect=[self.login_body],
             responses={
                 "200": ("Logged in: a new session and its tokens", self.token_pair),
@@ -124,9 +124,9 @@ class Docs:
             },
         )(view)
 
-    def refresh(self, view: Callable) -> Callable:
+    def refresh(self, view: Callable[..., Any]) -> Callable[..., Any]:
         """Document a refresh operation (``api_rest.refresh``)."""
-        return self.api.doc(
+        return self.api.doc(  # type: ignore[no-any-return]  # flask-restx is untyped
             expect=[self.refresh_body],
             responses={
                 "200": ("A new pair of the same session", self.token_pair),
@@ -136,9 +136,9 @@ class Docs:
             },
         )(view)
 
-    def reauthenticate(self, view: Callable) -> Callable:
+    def reauthenticate(self, view: Callable[..., Any]) -> Callable[..., Any]:
         """Document a reauthentication (``api_rest.reauthenticate``, guarded)."""
-        return self.api.doc(
+        return self.api.doc(  # type: ignore[no-any-return]  # flask-restx is untyped
             expect=[self.reauthenticate_body],
             responses={
                 "200": "The session counts as freshly authenticated",
