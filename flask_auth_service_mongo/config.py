@@ -162,6 +162,9 @@ KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "AUTH_TOKEN_CACHE_SIZE": (4096, int_parser(0)),
     "AUTH_MONGODB_TIMEOUT_MS": (3000, int_parser(100)),
     "AUTH_ADMIN_ROLES": ("admin", parse_names),
+    "AUTH_SESSION_CACHE": (False, parse_bool),
+    "AUTH_SESSION_CACHE_MAX_LAG_MS": (500, int_parser(20, 60_000)),
+    "AUTH_SESSION_CACHE_SIZE": (100_000, int_parser(1)),
     "AUTH_SESSION_IDLE_MINUTES": (0, int_parser(0)),
     "AUTH_MAX_SESSIONS_PER_USER": (100, int_parser(0)),
     "AUTH_TOKEN_LOCATION": ("headers", parse_locations),
@@ -195,6 +198,9 @@ class Settings:
     token_cache_size: int
     mongodb_timeout_ms: int
     admin_roles: tuple[str, ...]
+    session_cache: bool
+    session_cache_max_lag_ms: int
+    session_cache_size: int
     session_idle_minutes: int
     max_sessions_per_user: int
     token_location: tuple[str, ...]
