@@ -208,7 +208,7 @@ def current_user() -> Optional[User]:
         return None
     if identity.user is None:
         with unavailable_on_error():
-            user = cache.find_active_user(identity.user_id, identity.user_stamp)
+            user = cache.find_active_user(identity.user_id, identity.user_stamp, User.find_active)
         if user is None:
             raise Unauthorized()
         identity = dataclasses.replace(identity, user=user)
@@ -224,7 +224,7 @@ def verify_token(token: str) -> User:
     if identity.user is not None:
         return identity.user
     with unavailable_on_error():
-        user = cache.find_active_user(identity.user_id, identity.user_stamp)
+        user = cache.find_active_user(identity.user_id, identity.user_stamp, User.find_active)
     if user is None:
         raise Unauthorized()
     return user

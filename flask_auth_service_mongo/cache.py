@@ -11,13 +11,13 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional
+from typing import Any, Callable, Hashable, Optional
 
 import mongoengine
 from bson import ObjectId
 
-if TYPE_CHECKING:  # models imports sessions, which imports this module
-    from .models import User
+#: A loaded ``models.User`` (not imported: models imports sessions, which imports this).
+User = Any
 
 USERS_MAX = 10_000
 
@@ -124,23 +124,24 @@ def remember_user(user: User, stamp: Optional[str]) -> None:
         LOADED_USERS.fill(key, LOADED_USERS.begin(key), user)
 
 
-def find_active_user(user_id: ObjectId, stamp: Optional[str]) -> Optional[User]:
+def find_active_user(
+    user_id: ObjectId, stamp: Optional[str], load: Callable[[ObjectId], Optional[User]]
+) -> Optional[User]:
     """The active user of the session whose user stamp is ``stamp``.
 
     Every change of a user or role through the library gives its sessions a
     new stamp, so a user loaded under the same stamp is still what MongoDB
-    holds. The returned object is shared: change it only to save it.
+    holds. ``load`` reads the active user (``User.find_active``). The returned
+    object is shared: change it only to save it.
     """
-    from .models import User
-
     if stamp is None:  # sessions written before stamps existed
-        return User.find_active(user_id)
+        return load(user_id)
     key = (mongoengine.get_db().name, user_id, stamp)
     user = LOADED_USERS.get(key)
     if user is not None:
         return user
     token = LOADED_USERS.begin(key)
-    user = User.find_active(user_id)
+    user = load(user_id)
     if user is not None:
         user.role_name  # noqa: B018 - load the role now, not on a shared object later
         LOADED_USERS.fill(key, token, user)
