@@ -124,7 +124,8 @@ class Mirror:
                     self.unsupported = True
                     log.warning("AUTH_SESSION_CACHE is off: the server refused a change stream (code %s)", error.code)
                     return
-                if self.resume_token is None or error.code in HISTORY_LOST:
+                # History lost, or a resume the server keeps refusing: start over.
+                if self.resume_token is None or error.code in HISTORY_LOST or failures >= 2:
                     log.warning("session cache: change stream history lost, the mirror is dropped")
                     self.reset()
                 failures += 1
