@@ -1,7 +1,8 @@
 """The applications the benchmark compares, all on one database.
 
 ``ours`` is the documented setup (flask-restx login/logout/refresh, guarded
-restx resource and plain views) plus a bare view; ``jwt`` is
+restx resource and plain views) plus a bare view, ``cached`` the same with
+``AUTH_SESSION_CACHE`` on; ``jwt`` is
 flask-jwt-extended's stateless check; ``jwtdb`` is flask-jwt-extended with a
 MongoDB blocklist and a user loader, the setup its documentation recommends
 for revocation (both loaders on raw pymongo, its cheapest form).
@@ -28,10 +29,11 @@ def ok():
     return jsonify(message="ok")
 
 
-def ours(uri: str, secret: str, bcrypt_rounds: int) -> Flask:
+def ours(uri: str, secret: str, bcrypt_rounds: int, session_cache: bool = False) -> Flask:
     """Our extension as documented, plus bare views as the baseline."""
-    app = Flask("bench_ours")
+    app = Flask("bench_cached" if session_cache else "bench_ours")
     app.config.update(SECRET_KEY=secret, MONGODB_URI=uri, AUTH_BCRYPT_ROUNDS=bcrypt_rounds)
+    app.config.update(AUTH_SESSION_CACHE=session_cache)
     AuthService(app)
     blueprint = Blueprint("bench", __name__)
     api = Api(blueprint, doc=False)
@@ -120,6 +122,7 @@ def mounted(uri: str, secret: str, bcrypt_rounds: int) -> dict[str, Flask]:
     ours connects the database the blocklist app then uses."""
     return {
         "": ours(uri, secret, bcrypt_rounds),
+        "/cached": ours(uri, secret, bcrypt_rounds, session_cache=True),
         "/jwt": jwt_stateless(secret),
         "/jwtdb": jwt_blocklist(secret),
     }

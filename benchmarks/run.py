@@ -7,7 +7,9 @@ or ``BENCH_MONGODB_URI``, or ``--secantus`` to start a SecantusDB server on a
 free loopback port): the test client on that server with the database
 commands per request counted by pymongo's command monitoring, HTTP against
 waitress on loopback with concurrent clients, and the guarded cost with 1k,
-10k and 100k stored sessions. Times are medians and 99th percentiles.
+10k and 100k stored sessions, and the revocation lag between two app
+processes with and without ``AUTH_SESSION_CACHE``. Times are medians and
+99th percentiles.
 """
 
 from __future__ import annotations
@@ -49,10 +51,16 @@ VIEWS = [  # row, path, token
     ("ours: guarded plain view", "/guarded", "ours"),
     ("ours: guarded flask-restx resource", "/restx/guarded", "ours"),
     ("ours: guarded + current_user()", "/guarded-user", "ours"),
+    ("ours cached: guarded plain view", "/cached/guarded", "cached"),
+    ("ours cached: guarded + current_user()", "/cached/guarded-user", "cached"),
     ("flask-jwt-extended stateless", "/jwt/guarded", "jwt"),
     ("flask-jwt-extended blocklist + user loader", "/jwtdb/guarded", "jwt"),
 ]
 GUARDED = "ours: guarded plain view"
+#: Without change streams (mongomock) the cached app reads like the strict one.
+WIRE_ONLY_KINDS = {"cached"}
+#: The commands of the session cache's change stream, sent by its own thread.
+STREAM_COMMANDS = {"aggregate", "getMore", "killCursors"}
 CREDENTIALS = {"username": apps.USERNAME, "password": apps.PASSWORD}
 
 Client = Callable[..., tuple]
@@ -67,7 +75,7 @@ class CommandCounter(monitoring.CommandListener):
         self.counts: collections.Counter = collections.Counter()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.row is not None:
+        if self.row is not None and event.command_name not in STREAM_COMMANDS:
             self.counts[self.row] += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
@@ -155,9 +163,14 @@ def refresh_step(client: Client) -> Callable[[Timed], None]:
     return step
 
 
+def views_for(tokens: dict) -> list:
+    """The rows of VIEWS whose token exists (no cached rows on mongomock)."""
+    return [(row, path, kind) for row, path, kind in VIEWS if kind is None or kind in tokens]
+
+
 def steps_for(client: Client, tokens: dict, views: int, sessions: int) -> list:
     """(repetitions a round, step) for every row."""
-    steps = [(views, view_step(client, row, path, tokens.get(kind))) for row, path, kind in VIEWS]
+    steps = [(views, view_step(client, row, path, tokens.get(kind))) for row, path, kind in views_for(tokens)]
     return steps + [(sessions, login_logout_step(client)), (sessions, refresh_step(client))]
 
 
@@ -360,13 +373,16 @@ def fill_sessions(uri: str, total: int) -> None:
 # -- sections ------------------------------------------------------------------
 
 
-def prepare(uri: str, secret: str, rounds: int) -> tuple[dict, dict]:
+def prepare(uri: str, secret: str, rounds: int, wire: bool) -> tuple[dict, dict]:
     """Build the apps on ``uri``, seed the user; the apps and the tokens."""
     mounted = apps.mounted(uri, secret, rounds)
     user_id = apps.seed(rounds)
     client = test_clients(mounted)
-    token = expect("login", client("POST", "/restx/login", body=CREDENTIALS))["data"]["token"]
-    return mounted, {"ours": token, "jwt": apps.jwt_token(mounted["/jwt"], user_id)}
+    tokens = {"jwt": apps.jwt_token(mounted["/jwt"], user_id)}
+    for kind, prefix in (("ours", ""), ("cached", "/cached")):
+        if wire or kind not in WIRE_ONLY_KINDS:
+            tokens[kind] = expect("login", client("POST", prefix + "/restx/login", body=CREDENTIALS))["data"]["token"]
+    return mounted, tokens
 
 
 def test_client_section(title: str, mounted: dict, tokens: dict, size: dict, wire: bool) -> None:
@@ -380,14 +396,22 @@ def test_client_section(title: str, mounted: dict, tokens: dict, size: dict, wir
     table(title, header, timing_rows(samples, extra))
 
 
-def http_section(uri: str, secret: str, tokens: dict, args: argparse.Namespace, size: dict) -> None:
-    port = free_port()
+def server_command(port: int, uri: str, secret: str, args: argparse.Namespace) -> tuple[list[str], dict]:
+    """The command and environment of a benchmark HTTP server on ``port``."""
     command = [sys.executable, __file__, "--serve", str(port), "--mongodb-uri", uri]
     command += ["--bcrypt-rounds", str(args.bcrypt_rounds), "--clients", str(args.clients)]
-    env = {**os.environ, "BENCH_SECRET": secret}
+    return command, {**os.environ, "BENCH_SECRET": secret}
+
+
+def http_section(uri: str, secret: str, tokens: dict, args: argparse.Namespace, size: dict) -> None:
+    port = free_port()
+    command, env = server_command(port, uri, secret, args)
     samples: dict[str, list[int]] = {}
     rates: dict[str, float] = {}
-    makers = [functools.partial(view_step, row=row, path=path, token=tokens.get(kind)) for row, path, kind in VIEWS]
+    makers = [
+        functools.partial(view_step, row=row, path=path, token=tokens.get(kind))
+        for row, path, kind in views_for(tokens)
+    ]
     with started(command, port, env=env):
         for make in makers + [login_logout_step, refresh_step]:
             found, rate = concurrent(make, port, args.clients, size["seconds"], size["http_limit"])
@@ -411,6 +435,39 @@ def sessions_section(uri: str, mounted: dict, tokens: dict, size: dict) -> None:
     header = ["stored sessions", "guarded median µs", "guarded p99 µs", "bare median µs", "× bare"]
     header.append("db commands / request")
     table("Guarded plain view with many stored sessions, test client, wire server", header, rows)
+
+
+def revocation_lag(one: Client, other: Client, prefix: str) -> float:
+    """Log in on ``one``, use the token on ``other`` (so a cache holds it),
+    log out on ``one``: the seconds from the logout's answer until ``other``
+    refuses the token."""
+    token = expect("login", one("POST", prefix + "/restx/login", body=CREDENTIALS))["data"]["token"]
+    for _ in range(3):
+        expect("warm-up", other("GET", prefix + "/guarded", token))
+    expect("logout", one("POST", prefix + "/restx/logout", token))
+    ended = time.perf_counter()
+    deadline = ended + 30
+    while other("GET", prefix + "/guarded", token)[0] == 200:
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{prefix or 'strict'}: the token is still accepted 30 s after its logout")
+    return time.perf_counter() - ended
+
+
+def revocation_section(uri: str, secret: str, args: argparse.Namespace, size: dict) -> None:
+    """Two app processes: logout in one, until the other refuses the token."""
+    ports = free_port(), free_port()
+    rows = []
+    with contextlib.ExitStack() as stack:
+        for port in ports:
+            command, env = server_command(port, uri, secret, args)
+            stack.enter_context(started(command, port, env=env))
+        one, other = http_client(ports[0]), http_client(ports[1])
+        for mode, prefix in (("strict (cache off)", ""), ("AUTH_SESSION_CACHE, 500 ms bound", "/cached")):
+            lags = [revocation_lag(one, other, prefix) * 1e9 for _ in range(size["trials"])]
+            ms = [f"{quantile(lags, q) / 1e6:.1f}" for q in (0.5, 0.99)] + [f"{max(lags) / 1e6:.1f}"]
+            rows.append([mode, *ms, len(lags)])
+    header = ["mode", "median ms", "p99 ms", "max ms", "trials"]
+    table("Revocation lag: logout in one process, until the other refuses the token (HTTP, wire server)", header, rows)
 
 
 def bcrypt_note(rounds: int) -> None:
@@ -444,8 +501,8 @@ def profile(mounted: dict, tokens: dict, size: dict) -> None:
 
 
 SIZES = {
-    "full": {"rounds": 20, "views": 100, "sessions": 10, "seconds": 4.0, "http_limit": 4000},
-    "quick": {"rounds": 5, "views": 60, "sessions": 6, "seconds": 1.5, "http_limit": 1000},
+    "full": {"rounds": 20, "views": 100, "sessions": 10, "seconds": 4.0, "http_limit": 4000, "trials": 200},
+    "quick": {"rounds": 5, "views": 60, "sessions": 6, "seconds": 1.5, "http_limit": 1000, "trials": 50},
 }
 
 
@@ -453,7 +510,7 @@ def benchmark(args: argparse.Namespace, uri: Optional[str]) -> None:
     size = SIZES["quick" if args.quick else "full"]
     secret = secrets.token_urlsafe(48)
     describe(args, uri)
-    mounted, tokens = prepare("mongomock://localhost/flask_auth_bench", secret, args.bcrypt_rounds)
+    mounted, tokens = prepare("mongomock://localhost/flask_auth_bench", secret, args.bcrypt_rounds, wire=False)
     if args.profile:
         return profile(mounted, tokens, size)
     test_client_section("Flask test client, mongomock", mounted, tokens, size, wire=False)
@@ -461,10 +518,11 @@ def benchmark(args: argparse.Namespace, uri: Optional[str]) -> None:
         database = "flask_auth_bench_" + secrets.token_hex(4)
         wire_uri = with_database(uri, database)
         try:
-            mounted, tokens = prepare(wire_uri, secret, args.bcrypt_rounds)
+            mounted, tokens = prepare(wire_uri, secret, args.bcrypt_rounds, wire=True)
             test_client_section("Flask test client, wire server", mounted, tokens, size, wire=True)
             http_section(wire_uri, secret, tokens, args, size)
             sessions_section(wire_uri, mounted, tokens, size)
+            revocation_section(wire_uri, secret, args, size)
         finally:
             with MongoClient(uri) as client:
                 client.drop_database(database)

@@ -17,7 +17,7 @@ from bson import ObjectId
 from flask import Flask, current_app, g
 from flask import Response as FlaskResponse
 
-from . import service, sessions, transport
+from . import cache, service, sessions, transport
 from .apidoc import mark_guarded
 from .database import unavailable_on_error
 from .errors import AuthError, Forbidden, FreshLoginRequired, PasswordChangeRequired, Unauthorized
@@ -44,6 +44,7 @@ class Identity:
     token: str
     authenticated_at: Optional[datetime] = None  # the session's last password check
     user: Optional[User] = None  # loaded on demand (at once without sessions)
+    user_stamp: Optional[str] = None  # the session's version of its user
 
 
 def allowed_roles(role: RoleSpec) -> Optional[frozenset[str]]:
@@ -78,6 +79,7 @@ def identify(token: str) -> Identity:
         bool(session.get("change_password")),
         token,
         session.get("authenticated_at"),
+        user_stamp=session.get("user_stamp"),
     )
 
 
@@ -209,7 +211,7 @@ def current_user() -> Optional[User]:
         return None
     if identity.user is None:
         with unavailable_on_error():
-            user = User.find_active(identity.user_id)
+            user = cache.find_active_user(identity.user_id, identity.user_stamp, User.find_active)
         if user is None:
             raise Unauthorized()
         identity = dataclasses.replace(identity, user=user)
@@ -225,7 +227,7 @@ def verify_token(token: str) -> User:
     if identity.user is not None:
         return identity.user
     with unavailable_on_error():
-        user = User.find_active(identity.user_id)
+        user: Optional[User] = cache.find_active_user(identity.user_id, identity.user_stamp, User.find_active)
     if user is None:
         raise Unauthorized()
     return user

@@ -163,6 +163,9 @@ KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "AUTH_TOKEN_CACHE_SIZE": (4096, int_parser(0)),
     "AUTH_MONGODB_TIMEOUT_MS": (3000, int_parser(100)),
     "AUTH_ADMIN_ROLES": ("admin", parse_names),
+    "AUTH_SESSION_CACHE": (False, parse_bool),
+    "AUTH_SESSION_CACHE_MAX_LAG_MS": (500, int_parser(20, 60_000)),
+    "AUTH_SESSION_CACHE_SIZE": (100_000, int_parser(1)),
     "AUTH_SESSION_IDLE_MINUTES": (0, int_parser(0)),
     "AUTH_MAX_SESSIONS_PER_USER": (100, int_parser(0)),
     "AUTH_TOKEN_LOCATION": ("headers", parse_locations),
@@ -213,6 +216,11 @@ DESCRIPTIONS: dict[str, str] = {
     "AUTH_COOKIE_SAMESITE": "``Lax``, ``Strict`` or ``None`` (``None`` needs ``AUTH_COOKIE_SECURE``)",
     "AUTH_COOKIE_DOMAIN": "``Domain`` attribute of the cookies (none: the host that answered only)",
     "AUTH_REFRESH_COOKIE_PATH": "the ``refresh_token`` cookie is sent only under this path",
+    "AUTH_SESSION_CACHE": "a per-process mirror of the sessions read, kept current by change streams "
+    "(see the session cache guide)",
+    "AUTH_SESSION_CACHE_MAX_LAG_MS": "the mirror is trusted only while its change stream confirmed, this "
+    "recently, that nothing it holds changed",
+    "AUTH_SESSION_CACHE_SIZE": "sessions held in the mirror at most (least recently used dropped)",
 }
 
 #: The default as the docs show it, where ``KEYS`` has none or a placeholder.
@@ -265,6 +273,9 @@ class Settings:
     token_cache_size: int
     mongodb_timeout_ms: int
     admin_roles: tuple[str, ...]
+    session_cache: bool
+    session_cache_max_lag_ms: int
+    session_cache_size: int
     session_idle_minutes: int
     max_sessions_per_user: int
     token_location: tuple[str, ...]

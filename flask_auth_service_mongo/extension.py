@@ -8,7 +8,7 @@ import time
 from flask import Flask
 from pymongo.errors import PyMongoError
 
-from . import cli, config, database, models, throttle
+from . import cli, config, database, mirror, models, throttle
 from .errors import AuthError, render
 from .state import EXTENSION_KEY, State, get_state
 from .tokens import TokenCodec
@@ -38,7 +38,8 @@ class AuthService:
             # and creates the indexes once it answers again.
             app.before_request(_IndexRetry())
         tokens = TokenCodec(settings.keys, settings.leeway_seconds, settings.token_cache_size)
-        app.extensions[EXTENSION_KEY] = State(settings, tokens)
+        session_cache = settings.session_cache and mirror.supported(settings.mongodb_uri)
+        app.extensions[EXTENSION_KEY] = State(settings, tokens, session_cache)
         app.register_error_handler(AuthError, render)
         app.cli.add_command(cli.group)
 

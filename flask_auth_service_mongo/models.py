@@ -125,6 +125,7 @@ class User(Document):
         )
         if updated.modified_count != 1:
             return False
+        sessions.update_user_state(self.pk, {})  # users loaded before hold the old hash
         self.password = new_hash
         for name, value in fields.items():
             setattr(self, name, value)

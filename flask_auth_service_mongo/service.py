@@ -24,8 +24,8 @@ from mongoengine.errors import NotUniqueError
 from pymongo.errors import PyMongoError
 
 from . import audit as audit
+from . import cache, signals, throttle
 from . import sessions as store
-from . import signals, throttle
 from .database import unavailable_on_error
 from .errors import BadCredentials, Forbidden, NotFound, PolicyError, TooManyAttempts, Unauthorized
 from .models import Role, User, canonical_username, normalize_username
@@ -141,7 +141,7 @@ def _end_sessions_beyond_limit(user_id: ObjectId, now: datetime) -> None:
 def _open_session(user: User, role_name: Optional[str], client: Client) -> TokenPair:
     state = get_state()
     now = store.utcnow()
-    session_id = store.new_session_id()
+    session_id, user_stamp = store.new_session_id(), store.new_user_stamp()
     expires_at = now + timedelta(minutes=state.settings.refresh_token_expire_minutes)
     refresh = state.tokens.issue(REFRESH, str(user.pk), session_id, _epoch(expires_at), _epoch(now))
     store.insert(
@@ -154,6 +154,7 @@ def _open_session(user: User, role_name: Optional[str], client: Client) -> Token
         ip=client.ip,
         user_agent=client.user_agent,
         now=now,
+        user_stamp=user_stamp,
     )
     # A concurrent disable, password or role change may have read the
     # sessions before this one existed: look at the user again after.
@@ -166,6 +167,7 @@ def _open_session(user: User, role_name: Optional[str], client: Client) -> Token
     if not unchanged:
         store.end(session_id, user.pk)
         raise BadCredentials()
+    cache.remember_user(user, user_stamp)  # checked unchanged after the insert
     return _pair(user.pk, session_id, expires_at, refresh.token, role_name, bool(user.change_password), now)
 
 
@@ -491,12 +493,15 @@ def _user_deleting(sender: type, document: User, **kwargs: Any) -> None:
     end_sessions(document.pk, "deleted")
 
 
-def _role_saved(sender: type, document: Role, previous_name: Optional[str] = None, **kwargs: Any) -> None:
-    store.rename_role(previous_name, document.name)
+def _role_saved(
+    sender: type, document: Role, created: bool = False, previous_name: Optional[str] = None, **kwargs: Any
+) -> None:
+    if not created:  # renamed or not: users loaded with the role hold it as it was
+        store.update_role_state(previous_name or document.name, document.name)
 
 
 def _role_deleted(sender: type, document: Role, **kwargs: Any) -> None:
-    store.rename_role(document.name, None)
+    store.update_role_state(document.name, None)
 
 
 model_signals.pre_save_post_validation.connect(_user_saving, sender=User)

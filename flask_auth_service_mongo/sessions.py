@@ -2,8 +2,10 @@
 
 A session document carries everything a guarded request needs (the user id,
 the role name, the change-password flag, expiry), so the check is a single
-``find_one`` on the primary filtered by session id and user id together.
-Changes to users and roles are pushed into their sessions by ``models``.
+``find_one`` on the primary filtered by session id and user id together
+(or none, from the ``mirror`` of ``AUTH_SESSION_CACHE``). Changes to users and
+roles are pushed into their sessions (by ``service``), with a new user stamp;
+every change made here is evicted from this process's mirror at once.
 """
 
 from __future__ import annotations
@@ -16,12 +18,21 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 
+from . import mirror
 from .database import ACKNOWLEDGED, RawDocument, access_collection
 
 COLLECTION = "session"
 USER_AGENT_MAX = 256
 IP_MAX = 64
-CHECK_FIELDS = {"role": 1, "change_password": 1, "last_used_at": 1, "authenticated_at": 1}
+CHECK_FIELDS = {
+    "user": 1,
+    "role": 1,
+    "change_password": 1,
+    "last_used_at": 1,
+    "authenticated_at": 1,
+    "user_stamp": 1,
+    "expires_at": 1,
+}
 
 
 def utcnow() -> datetime:
@@ -39,6 +50,12 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(18)
 
 
+def new_user_stamp() -> str:
+    """A session's ``user_stamp``: renewed whenever its user or role changes,
+    so a user loaded under one stamp is known current (``cache``)."""
+    return secrets.token_urlsafe(12)
+
+
 def insert(
     session_id: str,
     user_id: ObjectId,
@@ -49,6 +66,7 @@ def insert(
     ip: Optional[str],
     user_agent: Optional[str],
     now: datetime,
+    user_stamp: Optional[str] = None,
 ) -> None:
     collection().insert_one(
         {
@@ -63,13 +81,20 @@ def insert(
             "expires_at": expires_at,
             "ip": ip[:IP_MAX] if ip else None,
             "user_agent": user_agent[:USER_AGENT_MAX] if user_agent else None,
+            "user_stamp": user_stamp,
         }
     )
 
 
 def find_live(session_id: str, user_id: ObjectId, now: datetime) -> Optional[RawDocument]:
-    """The hot path: the live session, or None. One round trip."""
-    return collection().find_one({"_id": session_id, "user": user_id, "expires_at": {"$gt": now}}, CHECK_FIELDS)
+    """The hot path: the live session, or None. One round trip, or none when
+    the session cache holds it (``mirror``)."""
+
+    def read() -> Optional[RawDocument]:
+        return collection().find_one({"_id": session_id, "user": user_id, "expires_at": {"$gt": now}}, CHECK_FIELDS)
+
+    cache = mirror.current()
+    return read() if cache is None else cache.find_live(session_id, user_id, now, read)
 
 
 def touch(session_id: str, user_id: ObjectId, last_used_at: Optional[datetime], now: datetime, interval: int) -> None:
@@ -82,6 +107,7 @@ def touch(session_id: str, user_id: ObjectId, last_used_at: Optional[datetime], 
     collection().with_options(write_concern=ACKNOWLEDGED).update_one(
         {"_id": session_id, "user": user_id, "last_used_at": last_used_at}, {"$set": {"last_used_at": now}}
     )
+    mirror.used(session_id, now)  # also when another process wrote it first
 
 
 def _used_since(query: dict[str, Any], used_since: Optional[datetime]) -> dict[str, Any]:
@@ -120,7 +146,10 @@ def find(session_id: str, user_id: ObjectId) -> Optional[RawDocument]:
 
 def end(session_id: str, user_id: ObjectId) -> bool:
     """End one session of ``user_id``; False when there was none."""
-    return collection().delete_one({"_id": session_id, "user": user_id}).deleted_count == 1
+    try:
+        return collection().delete_one({"_id": session_id, "user": user_id}).deleted_count == 1
+    finally:
+        mirror.evict_session(session_id)
 
 
 def end_all(user_id: ObjectId, keep: Optional[str] = None) -> list[str]:
@@ -129,8 +158,11 @@ def end_all(user_id: ObjectId, keep: Optional[str] = None) -> list[str]:
     query: dict[str, Any] = {"user": user_id}
     if keep:
         query["_id"] = {"$ne": keep}
-    ids = [doc["_id"] for doc in collection().find(query, {"_id": 1})]
-    collection().delete_many(query)
+    try:
+        ids = [doc["_id"] for doc in collection().find(query, {"_id": 1})]
+        collection().delete_many(query)
+    finally:
+        mirror.evict_user_sessions(user_id)  # ``keep`` too: it is read again
     return ids
 
 
@@ -139,9 +171,12 @@ def end_listed(user_id: ObjectId, session_ids: list[str]) -> list[str]:
     if len(session_ids) == 1:
         return session_ids if end(session_ids[0], user_id) else []
     query = {"user": user_id, "_id": {"$in": session_ids}}
-    found = [doc["_id"] for doc in collection().find(query, {"_id": 1})]
-    if found:
-        collection().delete_many(query)
+    try:
+        found = [doc["_id"] for doc in collection().find(query, {"_id": 1})]
+        if found:
+            collection().delete_many(query)
+    finally:
+        mirror.evict_user_sessions(user_id)
     return found
 
 
@@ -154,10 +189,13 @@ def beyond_limit(user_id: ObjectId, now: datetime, limit: int) -> list[str]:
 
 def mark_authenticated(session_id: str, user_id: ObjectId, now: datetime) -> bool:
     """Record a password check for the session; False when it is gone."""
-    found = collection().update_one(
-        {"_id": session_id, "user": user_id, "expires_at": {"$gt": now}},
-        {"$set": {"authenticated_at": now, "last_used_at": now}},
-    )
+    try:
+        found = collection().update_one(
+            {"_id": session_id, "user": user_id, "expires_at": {"$gt": now}},
+            {"$set": {"authenticated_at": now, "last_used_at": now}},
+        )
+    finally:
+        mirror.evict_session(session_id)
     return found.matched_count == 1
 
 
@@ -168,15 +206,28 @@ def list_live(user_id: ObjectId, now: datetime, used_since: Optional[datetime] =
 
 
 def update_user_state(user_id: ObjectId, fields: dict[str, Any]) -> None:
-    """Copy a user's role name or change-password flag into their sessions."""
-    collection().update_many({"user": user_id}, {"$set": fields})
+    """Copy a user's role name or change-password flag into their sessions,
+    with a new user stamp (also for a change of nothing they copy)."""
+    try:
+        collection().update_many({"user": user_id}, {"$set": {**fields, "user_stamp": new_user_stamp()}})
+    finally:
+        mirror.evict_user_sessions(user_id)
 
 
-def rename_role(old: Optional[str], new: Optional[str]) -> None:
-    if old is not None and old != new:
-        collection().update_many({"role": old}, {"$set": {"role": new}})
+def update_role_state(old: Optional[str], new: Optional[str]) -> None:
+    """A role was saved (maybe renamed) or deleted (``new`` None): its sessions
+    take the new name and a new user stamp."""
+    if old is None:
+        return
+    try:
+        collection().update_many({"role": old}, {"$set": {"role": new, "user_stamp": new_user_stamp()}})
+    finally:
+        mirror.evict_sessions(lambda session: session.get("role") == old)
 
 
 def clear(now: datetime, forced: bool = False) -> int:
     """Remove expired sessions (every session when ``forced``)."""
-    return collection().delete_many({} if forced else {"expires_at": {"$lte": now}}).deleted_count
+    try:
+        return collection().delete_many({} if forced else {"expires_at": {"$lte": now}}).deleted_count
+    finally:
+        mirror.evict_sessions(lambda session: forced or session["expires_at"] <= now)

@@ -19,6 +19,7 @@ class State:
 
     settings: Settings
     tokens: TokenCodec
+    session_cache: bool = False  # AUTH_SESSION_CACHE, where change streams exist
 
 
 def get_state(app: Optional[Flask] = None) -> State:

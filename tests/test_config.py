@@ -106,6 +106,9 @@ def test_short_secret_fails_unless_testing_or_debug(db_name):
         ("AUTH_REFRESH_TOKEN_EXPIRE_MINUTES", 10),
         ("AUTH_ALGORITHM", "none"),
         ("MONGODB_URI", ""),
+        ("AUTH_SESSION_CACHE", "sometimes"),
+        ("AUTH_SESSION_CACHE_MAX_LAG_MS", 5),
+        ("AUTH_SESSION_CACHE_SIZE", 0),
     ],
 )
 def test_bad_values_fail_at_start_up_naming_the_key(db_name, key, value):

@@ -7,7 +7,7 @@ import pytest
 from conftest import SECRET, bearer
 from freezegun import freeze_time
 
-from flask_auth_service_mongo import auth
+from flask_auth_service_mongo import auth, sessions
 from flask_auth_service_mongo.models import Role, User
 
 GUARDED = ["/admin/me", "/plain/me"]
@@ -191,7 +191,9 @@ def test_an_app_handler_for_auth_error_overrides_the_answer(make_app):
 
 
 def test_current_user_refuses_a_user_deleted_around_the_models(client, token):
-    # A raw delete is not pushed into the sessions; the view still never gets None.
+    # A raw delete is not pushed into the sessions (a loaded user is kept per
+    # session user stamp); once the user is loaded again the view still never gets None.
     User._get_collection().delete_one({"username": "alice"})
+    sessions.collection().update_many({}, {"$set": {"user_stamp": sessions.new_user_stamp()}})
     response = client.get("/admin/me", headers=bearer(token))
     assert (response.status_code, response.json) == (401, {"message": "unauthorized"})

@@ -1,4 +1,5 @@
-"""A guarded request costs exactly one database command, counted on the wire.
+"""A guarded request costs exactly one database command, counted on the wire,
+also with ``auth.current_user()`` (a loaded user is kept per session user stamp).
 
 pymongo's command monitoring sees every command a client sends; the listener
 is registered before the app (and so its client) is created.
@@ -13,6 +14,7 @@ from flask import jsonify
 from pymongo import monitoring
 
 from flask_auth_service_mongo import auth, sessions
+from flask_auth_service_mongo.models import Role, User
 
 pytestmark = wire_only
 
@@ -113,11 +115,33 @@ def test_a_token_refused_before_the_session_check_sends_no_command(client, comma
     assert commands == []
 
 
-def test_the_current_user_costs_one_more_read_only_when_the_view_asks(client, command_log, token):
+def test_the_current_user_costs_no_extra_command(client, command_log, token):
+    for _ in range(3):
+        with command_log.recording() as commands:
+            response = client.get("/plain/me", headers=bearer(token))
+        assert (response.status_code, response.json["username"]) == (200, "alice")
+        assert commands == ONE_FIND
+
+
+def test_a_user_changed_through_the_models_is_loaded_once_again(client, command_log, token):
+    user = User.objects.get(username="alice")
+    user.change_password = True
+    user.save()
+    for expected in ([("find", "session"), ("find", "user"), ("find", "role")], ONE_FIND):
+        with command_log.recording() as commands:
+            response = client.get("/admin/me", headers=bearer(token))
+        assert response.status_code == 200
+        assert commands == expected
+
+
+def test_a_role_saved_through_the_models_is_loaded_once_again(client, command_log, token):
+    role = Role.objects.get(name="admin")
+    role.permissions = {"read": True}
+    role.save()
     with command_log.recording() as commands:
-        response = client.get("/plain/me", headers=bearer(token))
-    assert response.status_code == 200
-    assert commands == [("find", "session"), ("find", "user")]
+        response = client.get("/admin/me", headers=bearer(token))
+    assert response.json["data"] == {"username": "alice", "role": "admin"}
+    assert commands == [("find", "session"), ("find", "user"), ("find", "role")]
 
 
 def test_the_last_use_write_happens_once_an_interval_has_passed(app, client, command_log, token):
