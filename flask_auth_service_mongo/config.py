@@ -155,6 +155,7 @@ KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "AUTH_LOGIN_MAX_ATTEMPTS": (5, int_parser(1)),
     "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": (None, optional(int_parser(1))),
     "AUTH_LOGIN_LOCKOUT_SECONDS": (900, int_parser(1)),
+    "AUTH_LOGIN_IP_MAX_ATTEMPTS": (50, int_parser(0)),
     "AUTH_ALGORITHM": ("HS256", parse_algorithm),
     "AUTH_LEEWAY_SECONDS": (0, int_parser(0, 300)),
     "AUTH_REFRESH_REUSE_GRACE_SECONDS": (0, int_parser(0, 60)),
@@ -189,6 +190,7 @@ class Settings:
     login_max_attempts: int
     login_account_max_attempts: int
     login_lockout_seconds: int
+    login_ip_max_attempts: int
     leeway_seconds: int
     refresh_reuse_grace_seconds: int
     last_used_interval_seconds: int
