@@ -98,11 +98,12 @@ class TooComplex(Exception):
 
 
 class Cost:
-    """Measures a parsed document: ``check(document)`` raises TooComplex when it is over the bounds.
+    """The work a parsed document asks for: ``Cost(document).check()`` raises TooComplex over the bounds.
 
     Each fragment is measured once and a count stops as soon as it passes the
     bound, so the walk is linear in the document however its fragments
-    spread each other; a fragment cycle is infinite, so too complex.
+    spread each other; a fragment cycle is infinite, so too complex (the
+    parser already bounds the nesting within one definition).
     ``skip_introspection`` counts ``__schema``/``__type`` as one field each
     (debug mode, where GraphiQL sends its large introspection query).
     """
