@@ -260,6 +260,15 @@ def test_refresh_answers_are_not_cached(client, pair):
     assert (refused.status_code, refused.headers["Cache-Control"]) == (401, "no-store")
 
 
+def test_reauthenticate_answers_are_not_cached_and_take_json_only(client, pair):
+    headers = bearer(pair["token"])
+    for password, status in ((PASSWORD, 200), ("guess", 400)):
+        response = client.post("/admin/reauthenticate", json={"password": password}, headers=headers)
+        assert (response.status_code, response.headers["Cache-Control"]) == (status, "no-store")
+    form = client.post("/admin/reauthenticate", data=json.dumps({"password": PASSWORD}), headers=headers)
+    assert (form.status_code, form.json["message"]) == (400, "bad_request")
+
+
 def test_graphqls_refresh_answer_is_not_cached(client, pair):
     query = "mutation($t: String!) { refresh_token(input: {refresh_token: $t}) { access_token } }"
     response = graphql(client, query, variables={"t": pair["refresh_token"]})
