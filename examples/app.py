@@ -24,11 +24,15 @@ from flask_auth_service_mongo.passwords import hash_password
 
 FRESH_SECONDS = 300
 view_admin = Blueprint("view_admin", __name__)
-api = Api(view_admin, title="Admin API", doc="/docs")
+# Swagger UI at /admin/docs: "Authorize" takes "Bearer <access token>";
+# auth.required marks each guarded operation as needing it.
+api = Api(view_admin, title="Admin API", doc="/docs", authorizations=api_rest.AUTHORIZATIONS)
+docs = api_rest.document(api)
 
 
 @api.route("/login")
 class ApiLogin(Resource):
+    @docs.login
     def post(self):
         return api_rest.login(role="admin")
 
@@ -42,6 +46,7 @@ class ApiLogout(Resource):
 
 @api.route("/refresh")
 class ApiRefresh(Resource):
+    @docs.refresh
     def post(self):
         return api_rest.refresh()
 
@@ -69,6 +74,7 @@ class ApiSession(Resource):
 
 @api.route("/reauthenticate")
 class ApiReauthenticate(Resource):
+    @docs.reauthenticate
     @auth.required(role="admin")
     def post(self):
         return api_rest.reauthenticate()
@@ -143,6 +149,7 @@ def create_app(config: Optional[dict] = None) -> Flask:
     AuthService(app)
     app.register_blueprint(view_admin, url_prefix="/admin")
     app.add_url_rule("/", "account_page", account_page)
+    app.add_url_rule("/.well-known/jwks.json", "jwks", api_rest.jwks)
     if in_memory:
         seed_demo_admin(app)
     return app

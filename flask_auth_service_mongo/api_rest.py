@@ -14,6 +14,9 @@ from flask import Response as FlaskResponse
 from flask import request
 
 from . import service, transport
+from .apidoc import AUTHORIZATIONS as AUTHORIZATIONS  # Swagger for flask-restx users
+from .apidoc import Docs as Docs
+from .apidoc import document as document
 from .auth import RoleSpec, allowed_roles, answers_refusals, authenticate, refusal_response
 from .bodies import read_json_body, read_json_object
 from .errors import AuthError
@@ -22,7 +25,7 @@ from .tokens import REFRESH
 
 #: ``(body, status)`` on success (a Response carrying the cookies when
 #: cookies are enabled); a refusal is the error's own response.
-Response = Union[tuple[dict, int], FlaskResponse]
+Response = Union[tuple[dict[str, Any], int], FlaskResponse]
 
 
 def _client() -> service.Client:
@@ -147,4 +150,27 @@ def revoke_session(session_id: str) -> Response:
     return transport.answer({"message": "ok"}, 200, clear=transport.cookie_session_ends(identity.user_id, session_id))
 
 
-__all__ = ["login", "logout", "logout_all", "reauthenticate", "refresh", "revoke_session", "sessions"]
+#: How long other services may cache the key set, in seconds.
+JWKS_MAX_AGE = 300
+
+
+def jwks() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The JSON Web Key Set (RFC 7517) of the keys that verify access tokens:
+    their public keys and ``kid`` values, from the key ring the verifier uses; empty
+    with an HMAC algorithm. Other services verify signature and expiry only."""
+    return get_state().settings.keys.jwks(), 200, {"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
+
+
+__all__ = [
+    "AUTHORIZATIONS",
+    "Docs",
+    "document",
+    "jwks",
+    "login",
+    "logout",
+    "logout_all",
+    "reauthenticate",
+    "refresh",
+    "revoke_session",
+    "sessions",
+]

@@ -18,6 +18,7 @@ from flask import Flask, current_app, g
 from flask import Response as FlaskResponse
 
 from . import service, sessions, transport
+from .apidoc import mark_guarded
 from .database import unavailable_on_error
 from .errors import AuthError, Forbidden, FreshLoginRequired, PasswordChangeRequired, Unauthorized
 from .models import User
@@ -27,6 +28,8 @@ from .transport import parse_authorization_header
 
 RoleSpec = Union[None, str, Iterable[str]]
 Freshness = Union[None, int, timedelta]
+#: A view function, or a helper that returns a view's answer.
+ViewFunc = Callable[..., Any]
 _IDENTITY = "_flask_auth_service_mongo_identity"
 _REFUSAL = "_flask_auth_service_mongo_refusal"
 
@@ -44,7 +47,7 @@ class Identity:
     user: Optional[User] = None  # loaded on demand (at once without sessions)
 
 
-def allowed_roles(role: RoleSpec) -> Optional[frozenset]:
+def allowed_roles(role: RoleSpec) -> Optional[frozenset[str]]:
     if role is None:
         return None
     return frozenset([role] if isinstance(role, str) else role)
@@ -119,7 +122,7 @@ def freshness(fresh: Freshness) -> Optional[timedelta]:
 
 def authorize(
     identity: Identity,
-    roles: Optional[frozenset],
+    roles: Optional[frozenset[str]],
     require_password_change: Optional[bool] = None,
     fresh: Optional[timedelta] = None,
 ) -> None:
@@ -149,7 +152,7 @@ def verify_request(
 
 def required(
     role: RoleSpec = None, require_password_change: Optional[bool] = None, fresh: Freshness = None
-) -> Callable:
+) -> Callable[[ViewFunc], ViewFunc]:
     """Decorator for Flask views and flask-restx methods.
 
     ``role`` is a role name or a list of them; ``require_password_change``
@@ -157,10 +160,12 @@ def required(
     ``AUTH_REQUIRE_PASSWORD_CHANGE``); ``fresh`` (seconds or a timedelta)
     refuses a session whose password was last checked longer ago
     (``401 fresh_login_required``: log in again or ``api_rest.reauthenticate()``).
+    On a flask-restx method it also documents the Bearer security and the
+    401/403 answers in Swagger.
     """
     roles, window = allowed_roles(role), freshness(fresh)
 
-    def decorator(view: Callable) -> Callable:
+    def decorator(view: ViewFunc) -> ViewFunc:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -169,6 +174,7 @@ def required(
                 return refusal_response(error)
             return current_app.ensure_sync(view)(*args, **kwargs)
 
+        mark_guarded(wrapper, roles, fresh=window is not None)
         return wrapper
 
     return decorator
@@ -180,11 +186,11 @@ def refusal_response(error: AuthError) -> FlaskResponse:
     Through Flask's own handler lookup: flask-restx replaces it on the app
     instance with one that ignores app handlers for HTTP exceptions.
     """
-    app = current_app._get_current_object()
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # a proxy, typed as Flask
     return app.make_response(Flask.handle_user_exception(app, error))
 
 
-def answers_refusals(helper: Callable) -> Callable:
+def answers_refusals(helper: ViewFunc) -> ViewFunc:
     """Let a helper return the refusal response instead of raising it, so it
     reads the same under plain Flask and flask-restx."""
 
@@ -200,7 +206,8 @@ def answers_refusals(helper: Callable) -> Callable:
 
 def current_identity() -> Optional[Identity]:
     """The identity this request authenticated as, if it did."""
-    return g.get(_IDENTITY)
+    identity: Optional[Identity] = g.get(_IDENTITY)
+    return identity
 
 
 def current_user() -> Optional[User]:

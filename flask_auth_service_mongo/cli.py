@@ -31,7 +31,7 @@ def _command_errors() -> Iterator[None]:
         with unavailable_on_error():
             yield
     except ServiceUnavailable as error:
-        fail(f"database error: {type(database_failure(error.__cause__)).__name__}")
+        fail(f"database error: {type(error.__cause__ and database_failure(error.__cause__)).__name__}")
     except PolicyError as error:
         fail(str(error))
     except AuthError as error:

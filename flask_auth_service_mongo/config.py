@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
+from flask import Flask
 from pymongo import uri_parser
 from pymongo.errors import PyMongoError
 
@@ -100,7 +101,7 @@ def optional(parse: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
 def parse_algorithm(key: str, value: Any) -> str:
     if value not in keys.ALGORITHMS:
         raise ConfigError(f"{key} must be one of {', '.join(keys.ALGORITHMS)}, got {value!r}")
-    return value
+    return str(value)
 
 
 TOKEN_LOCATIONS = ("headers", "cookies")
@@ -173,6 +174,78 @@ KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
 }
 
 
+#: Every key the extension reads -> one line (reST) for the configuration
+#: table of the docs, in the table's order. tests/test_config.py checks that
+#: no key of ``KEYS`` or ``keys.MATERIAL_KEYS`` lacks one.
+DESCRIPTIONS: dict[str, str] = {
+    "MONGODB_URI": "connection; ``mongomock://localhost/NAME`` is the in-memory backend",
+    "AUTH_SECRET_KEY": "signing key of the ``HS*`` algorithms; required for them, at least 32 bytes unless "
+    "testing or debug",
+    "AUTH_ALGORITHM": "JWT algorithm, pinned when verifying: ``HS256/384/512``, ``RS256/384/512``, "
+    "``PS256/384/512``, ``ES256/384/512``, ``EdDSA``",
+    "AUTH_PRIVATE_KEY": "signing key of the RSA, EC and EdDSA algorithms: PEM text or the path of a PEM file "
+    "(RSA: 2048 bits or more)",
+    "AUTH_PUBLIC_KEY": "optional; must match ``AUTH_PRIVATE_KEY``",
+    "AUTH_KEY_ID": "``kid`` header of new tokens",
+    "AUTH_VERIFY_KEYS": "older keys still accepted (verification only): a mapping kid → key, or a list of keys",
+    "AUTH_TOKEN_EXPIRE_MINUTES": "access token lifetime, in minutes (``expires_in``)",
+    "AUTH_REFRESH_TOKEN_EXPIRE_MINUTES": "refresh token and session lifetime, in minutes (not extended by refreshes)",
+    "AUTH_WHITE_LIST_TOKEN": "sessions checked on every request; false: stateless tokens logout cannot revoke",
+    "AUTH_USERNAME_MIN_LENGTH": "shortest username accepted for new users",
+    "AUTH_PASSWORD_MIN_LENGTH": "shortest new password; passwords over 72 UTF-8 bytes are refused, never truncated",
+    "AUTH_RESET_PASSWORD_LENGTH": "length of generated reset passwords",
+    "AUTH_REQUIRE_PASSWORD_CHANGE": "default of ``auth.required(require_password_change=...)``",
+    "AUTH_BCRYPT_ROUNDS": "cost of new hashes; weaker hashes are upgraded at login",
+    "AUTH_LOGIN_MAX_ATTEMPTS": "failed logins per account before a lockout (per account and client IP when "
+    "``AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS`` is higher)",
+    "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": "failed logins for one username from all IPs before a lockout for everyone",
+    "AUTH_LOGIN_LOCKOUT_SECONDS": "lockout length (``Retry-After``); failures are forgotten after as long without one",
+    "AUTH_LOGIN_IP_MAX_ATTEMPTS": "failed logins from one client IP, whatever the usernames, before that IP is locked"
+    " out (0 turns it off)",
+    "AUTH_LEEWAY_SECONDS": "clock leeway when checking ``exp``",
+    "AUTH_REFRESH_REUSE_GRACE_SECONDS": "a replay of the token spent this many seconds ago is refused without "
+    "ending the session",
+    "AUTH_LAST_USED_INTERVAL_SECONDS": "at most one last-use write per session per interval",
+    "AUTH_TOKEN_CACHE_SIZE": "verified access tokens remembered (0 turns the cache off)",
+    "AUTH_MONGODB_TIMEOUT_MS": "server selection, connect and socket timeouts",
+    "AUTH_ADMIN_ROLES": "roles allowed the GraphQL account operations, highest first (comma-separated or a list;"
+    " see Security)",
+    "AUTH_SESSION_IDLE_MINUTES": "a session unused this long ends; at least twice ``AUTH_LAST_USED_INTERVAL_SECONDS``",
+    "AUTH_MAX_SESSIONS_PER_USER": "a login beyond this many live sessions ends the least recently used ones",
+    "AUTH_TOKEN_LOCATION": 'where tokens travel: ``headers``, ``cookies`` or both (``"headers,cookies"`` or a list)',
+    "AUTH_COOKIE_SECURE": "``Secure`` attribute of the cookies; false is refused unless testing or debug",
+    "AUTH_COOKIE_SAMESITE": "``Lax``, ``Strict`` or ``None`` (``None`` needs ``AUTH_COOKIE_SECURE``)",
+    "AUTH_COOKIE_DOMAIN": "``Domain`` attribute of the cookies (none: the host that answered only)",
+    "AUTH_REFRESH_COOKIE_PATH": "the ``refresh_token`` cookie is sent only under this path",
+}
+
+#: The default as the docs show it, where ``KEYS`` has none or a placeholder.
+SHOWN_DEFAULTS: dict[str, str] = {
+    "AUTH_SECRET_KEY": "Flask's ``SECRET_KEY``",
+    "AUTH_PRIVATE_KEY": "none",
+    "AUTH_PUBLIC_KEY": "from ``AUTH_PRIVATE_KEY``",
+    "AUTH_KEY_ID": "derived from the key",
+    "AUTH_VERIFY_KEYS": "none",
+    "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": "``AUTH_LOGIN_MAX_ATTEMPTS``",
+    "AUTH_SESSION_IDLE_MINUTES": "0 (off)",
+    "AUTH_MAX_SESSIONS_PER_USER": "100 (0: no limit)",
+}
+
+
+def shown_default(key: str) -> str:
+    """The default of ``key`` as reST, for the docs' configuration table."""
+    if key in SHOWN_DEFAULTS:
+        return SHOWN_DEFAULTS[key]
+    default = KEYS[key][0]
+    if default is None:
+        return "none"
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, int):
+        return str(default)
+    return f"``{default}``"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Parsed configuration, kept in the extension's state."""
@@ -207,7 +280,7 @@ class Settings:
     keys: keys.KeyRing = field(repr=False)
 
 
-def load(app) -> Settings:
+def load(app: Flask) -> Settings:
     """Set the defaults in ``app.config``, parse and validate them."""
     environ = os.environ
     if "MONGODB_URI" not in app.config and environ.get("MONGODB_URI"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import mongoengine
 from mongoengine.errors import NotUniqueError, OperationError
@@ -16,8 +16,10 @@ from pymongo.write_concern import WriteConcern
 
 from .errors import ServiceUnavailable
 
+#: A document as pymongo reads and writes it.
+RawDocument = dict[str, Any]
 #: Writes that decide access survive a crash or a failover once answered.
-JOURNALED_OPTIONS = {"w": "majority", "j": True}
+JOURNALED_OPTIONS: dict[str, Any] = {"w": "majority", "j": True}
 JOURNALED = WriteConcern(**JOURNALED_OPTIONS)
 #: For bookkeeping that decides nothing (the last use of a session).
 ACKNOWLEDGED = WriteConcern(w=1)
@@ -26,10 +28,10 @@ PRIMARY = ReadPreference.PRIMARY
 MOCK_SCHEME = "mongomock://"
 
 
-_handles: dict[str, tuple[Database, Collection]] = {}
+_handles: dict[str, tuple[Database[RawDocument], Collection[RawDocument]]] = {}
 
 
-def access_collection(name: str) -> Collection:
+def access_collection(name: str) -> Collection[RawDocument]:
     """Collection ``name`` of the models' database, with journaled majority
     writes and primary reads (the handle is kept while the database is)."""
     db = mongoengine.get_db()
@@ -68,10 +70,10 @@ def in_memory_client_class() -> type:
         from mongomock.store import ServerStore
     except ImportError:  # pragma: no cover - depends on the environment
         raise RuntimeError("MONGODB_URI uses mongomock://, but mongomock is not installed") from None
-    store = ServerStore()
+    store = ServerStore()  # type: ignore[no-untyped-call]
 
-    class InMemoryClient(mongomock.MongoClient):
-        def __init__(self, *args, **kwargs):
+    class InMemoryClient(mongomock.MongoClient):  # type: ignore[type-arg]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("_store", store)
             super().__init__(*args, **kwargs)
 

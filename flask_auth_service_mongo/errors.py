@@ -34,7 +34,7 @@ class AuthError(HTTPException):
     status = 401
     message = "unauthorized"
 
-    def __init__(self, errors: Optional[dict] = None, headers: Optional[dict] = None):
+    def __init__(self, errors: Optional[dict[str, Any]] = None, headers: Optional[dict[str, str]] = None):
         super().__init__(description=self.message)
         self.code = self.status
         self.errors = errors
@@ -43,7 +43,7 @@ class AuthError(HTTPException):
             self.headers.setdefault("WWW-Authenticate", self.challenge())
 
     @property
-    def data(self) -> dict:
+    def data(self) -> dict[str, Any]:
         """The JSON body (flask-restx reads ``data`` from HTTP exceptions)."""
         body: dict[str, Any] = {"message": self.message}
         if self.errors:

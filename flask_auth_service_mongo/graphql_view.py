@@ -19,6 +19,7 @@ import logging
 from typing import Any, Iterable, Optional, Union
 
 from flask import Blueprint, Flask, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 from flask.views import View
 from graphql import (
     DocumentNode,
@@ -27,10 +28,11 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLFormattedError,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    execute,
+    execute_sync,
     parse,
     specified_rules,
     validate,
@@ -71,14 +73,14 @@ ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElem
 """
 
 
-def error_body(message: str, **extensions: Any) -> dict:
+def error_body(message: str, **extensions: Any) -> dict[str, Any]:
     error: dict[str, Any] = {"message": message}
     if extensions:
         error["extensions"] = extensions
     return {"errors": [error]}
 
 
-def read_operation() -> tuple[str, Optional[dict], Optional[str]]:
+def read_operation() -> tuple[str, Optional[dict[str, Any]], Optional[str]]:
     """The query, variables and operation name of the body; BadRequest otherwise."""
     body = read_json_body(MAX_BODY_BYTES)  # application/json only
     query, variables, name = body.get("query"), body.get("variables"), body.get("operationName")
@@ -192,7 +194,7 @@ class Cost:
         return cost
 
 
-def format_error(error: GraphQLError) -> dict:
+def format_error(error: GraphQLError) -> GraphQLFormattedError:
     """GraphQL's one translator: the error as sent, its own message, the
     code of a refusal or broken rule, or a code that leaks nothing."""
     original = error.original_error
@@ -211,7 +213,7 @@ def format_error(error: GraphQLError) -> dict:
     return formatted
 
 
-def status_of(result: ExecutionResult, errors: list[dict]) -> int:
+def status_of(result: ExecutionResult, errors: list[GraphQLFormattedError]) -> int:
     """400 when the request could not run at all; 503 when nothing ran for want of the database."""
     if result.data is None and all(error.path is None for error in result.errors or ()):
         return 400
@@ -231,7 +233,7 @@ class GraphQLView(View):
         self.middleware = list(middleware)
         self.graphiql = graphiql
 
-    def dispatch_request(self):
+    def dispatch_request(self) -> ResponseReturnValue:
         if request.method == "GET":
             if self.graphiql or (self.graphiql is None and current_app.debug):
                 return GRAPHIQL_PAGE
@@ -251,7 +253,7 @@ class GraphQLView(View):
             body["errors"] = errors
         return jsonify(body), status
 
-    def run(self, query: str, variables: Optional[dict], operation_name: Optional[str]) -> ExecutionResult:
+    def run(self, query: str, variables: Optional[dict[str, Any]], operation_name: Optional[str]) -> ExecutionResult:
         """Parse (bounded), measure (TooComplex), validate, then execute the operation."""
         try:
             document = parse(query, max_tokens=MAX_TOKENS)
@@ -263,7 +265,7 @@ class GraphQLView(View):
         errors = validate(self.schema, document, rules, hide_suggestions=not debug)
         if errors:
             return ExecutionResult(None, errors)
-        return execute(
+        return execute_sync(
             self.schema,
             document,
             variable_values=variables,

@@ -5,7 +5,8 @@ HMAC algorithms sign with ``AUTH_SECRET_KEY``; RSA, EC and EdDSA ones with
 ``AUTH_PRIVATE_KEY`` (PEM text or a path to a PEM file). Every token carries
 the ``kid`` of the key that signed it; ``AUTH_VERIFY_KEYS`` (a mapping
 kid -> key, or a list of keys whose kids are derived) keeps older keys valid
-for verification only. Everything is checked at start-up.
+for verification only. Everything is checked at start-up. ``KeyRing.jwks``
+publishes the public keys of the ring, so other services verify with them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -21,7 +23,7 @@ import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from jwt.algorithms import HMACAlgorithm
+from jwt.algorithms import HMACAlgorithm, get_default_algorithms
 
 from .errors import ConfigError
 
@@ -33,6 +35,8 @@ MIN_SECRET_BYTES = 32
 MIN_RSA_BITS = 2048
 #: Config keys holding key material (no default; validated here).
 MATERIAL_KEYS = ("AUTH_PRIVATE_KEY", "AUTH_PUBLIC_KEY", "AUTH_KEY_ID", "AUTH_VERIFY_KEYS")
+#: JWK members of private keys (RFC 7518 section 6), never published.
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,13 @@ class KeyRing:
     def verification_key(self, kid: Optional[str]) -> Optional[Any]:
         """The key for a token's ``kid`` (tokens without one: the current key)."""
         return self.verify_keys.get(self.kid if kid is None else kid)
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        """The JSON Web Key Set (RFC 7517) of the public keys that verify our
+        tokens, each with the ``kid`` the tokens carry; empty for HMAC."""
+        if self.algorithm in HMAC_ALGORITHMS:
+            return {"keys": []}  # shared secrets are never published
+        return {"keys": [public_jwk(key, kid, self.algorithm) for kid, key in self.verify_keys.items()]}
 
     def __repr__(self) -> str:
         return f"KeyRing(algorithm={self.algorithm!r}, kid={self.kid!r}, kids={sorted(self.verify_keys)!r})"
@@ -190,8 +201,18 @@ def check_type(name: str, key: Any, algorithm: str) -> None:
         raise ConfigError(f"{name} must be an Ed25519 or Ed448 key for {algorithm}")
 
 
+def public_jwk(key: Any, kid: str, algorithm: str) -> dict[str, str]:
+    """PyJWT's JWK of a public key, with its ``kid``, ``alg`` and ``use``."""
+    jwk = json.loads(get_default_algorithms()[algorithm].to_jwk(key))
+    jwk.pop("key_ops", None)  # RFC 7517 4.3: not together with "use"
+    if PRIVATE_MEMBERS & jwk.keys():
+        raise ValueError("refusing to publish a private key")  # verify_keys hold public keys only
+    return {**jwk, "kid": kid, "alg": algorithm, "use": "sig"}
+
+
 def spki(key: Any) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der: bytes = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return der
 
 
 def derive_kid(verify_key: Any) -> str:

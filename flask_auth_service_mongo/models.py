@@ -52,7 +52,7 @@ class Role(Document):
 
     meta = {"collection": "role", "strict": False}
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> Role:
         kwargs.setdefault("write_concern", JOURNALED_OPTIONS)
         previous_name = None
         if self.pk is not None and "name" in self._get_changed_fields():
@@ -60,13 +60,14 @@ class Role(Document):
             previous_name = previous.name if previous else None
         # The service renames the role in its sessions (post_save signal).
         kwargs["signal_kwargs"] = {**kwargs.get("signal_kwargs", {}), "previous_name": previous_name}
-        return super().save(*args, **kwargs)
+        super().save(*args, **kwargs)
+        return self
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> None:
         super().delete(*args, **{**JOURNALED_OPTIONS, **kwargs})
 
     def __str__(self) -> str:
-        return self.name
+        return str(self.name)
 
 
 class User(Document):
@@ -88,12 +89,14 @@ class User(Document):
     @classmethod
     def find_by_username(cls, username: str) -> Optional[User]:
         """The user of that login name (any case), read on the primary."""
-        return cls.objects(username=canonical_username(username)).read_preference(PRIMARY).first()
+        user: Optional[User] = cls.objects(username=canonical_username(username)).read_preference(PRIMARY).first()
+        return user
 
     @classmethod
     def find_active(cls, user_id: ObjectId) -> Optional[User]:
         """The active user of that id, read on the primary; None otherwise."""
-        return cls.objects(pk=user_id, active__ne=False).read_preference(PRIMARY).first()
+        user: Optional[User] = cls.objects(pk=user_id, active__ne=False).read_preference(PRIMARY).first()
+        return user
 
     def unchanged_since_loaded(self, role_name: Optional[str]) -> bool:
         """Whether the stored user still has what was loaded: the same hash,
@@ -142,17 +145,18 @@ class User(Document):
         """The id the ``role`` reference points at, without loading the role."""
         return getattr(self._data.get("role"), "id", None)
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> User:
         kwargs.setdefault("write_concern", JOURNALED_OPTIONS)
         if self.created_at is None:
             self.created_at = sessions.utcnow()
-        return super().save(*args, **kwargs)
+        super().save(*args, **kwargs)
+        return self
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> None:
         super().delete(*args, **{**JOURNALED_OPTIONS, **kwargs})
 
     def __str__(self) -> str:
-        return self.username
+        return str(self.username)
 
 
 class Session(Document):

@@ -80,9 +80,10 @@ class User(graphene.ObjectType):
     @staticmethod
     def resolve_role(user: models.User, info: GraphQLResolveInfo) -> Optional[models.Role]:
         try:
-            return user.role
+            role: Optional[models.Role] = user.role
         except DoesNotExist:  # the role was deleted
             return None
+        return role
 
 
 class UpdatePasswordInput(graphene.InputObjectType):
@@ -282,15 +283,15 @@ class MutationMiddleware:
     ``invalid_token``, ``forbidden``, ``fresh_login_required``...).
     """
 
-    def __init__(self, access_control: Iterable[dict]):
-        self.rules: dict[str, tuple[frozenset, Optional[timedelta]]] = {}
+    def __init__(self, access_control: Iterable[dict[str, Any]]):
+        self.rules: dict[str, tuple[Optional[frozenset[str]], Optional[timedelta]]] = {}
         for rule in access_control:
             if not isinstance(rule.get("mutation"), str) or rule.get("roles") is None:
                 raise ValueError("each access_control rule needs a 'mutation' name and its 'roles'")
             fresh = auth.freshness(rule.get("fresh"))
             self.rules.setdefault(rule["mutation"], (auth.allowed_roles(rule["roles"]), fresh))
 
-    def resolve(self, next_: Callable, root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    def resolve(self, next_: Callable[..., Any], root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         if info.operation.operation is OperationType.MUTATION and info.path.prev is None:
             roles, fresh = self.rules.get(info.field_name, (None, None))
             if roles is not None and (fresh is not None or Roles.IS_AUTHENTICATED_ANONYMOUSLY not in roles):

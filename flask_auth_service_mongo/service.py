@@ -16,7 +16,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional, Sequence
+from typing import Any, NoReturn, Optional, Sequence
 
 from bson import ObjectId
 from mongoengine import signals as model_signals
@@ -108,7 +108,7 @@ def login(username: str, password: str, roles: Optional[frozenset[str]], client:
         user = User.find_by_username(username)
         matches = check_password(password, user.password if user else None, settings.bcrypt_rounds)
         role_name = user.role_name if user is not None else None
-        if not matches or not user.active or (roles is not None and role_name not in roles):
+        if user is None or not matches or not user.active or (roles is not None and role_name not in roles):
             signals.send(signals.login_failed, username=username, reason="bad_credentials")
             raise BadCredentials()
         if hash_rounds(user.password) < settings.bcrypt_rounds:
@@ -206,7 +206,7 @@ def refresh(refresh_token: str) -> TokenPair:
     return _pair(user_id, session_id, expires_at, new_refresh.token, role, change_password, now)
 
 
-def _refuse_refresh(session_id: str, user_id: ObjectId, jti: str, now: datetime) -> None:
+def _refuse_refresh(session_id: str, user_id: ObjectId, jti: str, now: datetime) -> NoReturn:
     """A refresh token that is not the current one (the family ends), or of an idle session."""
     grace = get_state().settings.refresh_reuse_grace_seconds
     session = store.find(session_id, user_id)
@@ -404,14 +404,14 @@ def _authorize_rank(actor: Optional[Actor], target: Optional[User], new_role: Op
 
 
 def find_role(name: str) -> Role:
-    role = Role.objects(name=name).first()
+    role: Optional[Role] = Role.objects(name=name).first()
     if role is None:
         raise PolicyError("role_not_found", f"role {name!r} does not exist")
     return role
 
 
 def _find_user(user_id: ObjectId) -> User:
-    user = User.objects(pk=user_id).first()
+    user: Optional[User] = User.objects(pk=user_id).first()
     if user is None:
         raise NotFound()
     return user

@@ -16,7 +16,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 
-from .database import ACKNOWLEDGED, access_collection
+from .database import ACKNOWLEDGED, RawDocument, access_collection
 
 COLLECTION = "session"
 USER_AGENT_MAX = 256
@@ -30,7 +30,7 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def collection() -> Collection:
+def collection() -> Collection[RawDocument]:
     """The session collection with journaled writes and primary reads."""
     return access_collection(COLLECTION)
 
@@ -67,7 +67,7 @@ def insert(
     )
 
 
-def find_live(session_id: str, user_id: ObjectId, now: datetime) -> Optional[dict]:
+def find_live(session_id: str, user_id: ObjectId, now: datetime) -> Optional[RawDocument]:
     """The hot path: the live session, or None. One round trip."""
     return collection().find_one({"_id": session_id, "user": user_id, "expires_at": {"$gt": now}}, CHECK_FIELDS)
 
@@ -91,7 +91,7 @@ def _used_since(query: dict[str, Any], used_since: Optional[datetime]) -> dict[s
 
 def rotate(
     session_id: str, user_id: ObjectId, presented_jti: str, new_jti: str, now: datetime, used_since: Optional[datetime]
-) -> Optional[dict]:
+) -> Optional[RawDocument]:
     """Spend ``presented_jti`` and make ``new_jti`` current, atomically.
 
     Returns the session when the presented token was the current one and the
@@ -114,7 +114,7 @@ def rotate(
     )
 
 
-def find(session_id: str, user_id: ObjectId) -> Optional[dict]:
+def find(session_id: str, user_id: ObjectId) -> Optional[RawDocument]:
     return collection().find_one({"_id": session_id, "user": user_id})
 
 
@@ -161,7 +161,7 @@ def mark_authenticated(session_id: str, user_id: ObjectId, now: datetime) -> boo
     return found.matched_count == 1
 
 
-def list_live(user_id: ObjectId, now: datetime, used_since: Optional[datetime] = None) -> list[dict]:
+def list_live(user_id: ObjectId, now: datetime, used_since: Optional[datetime] = None) -> list[RawDocument]:
     projection = {"created_at": 1, "last_used_at": 1, "authenticated_at": 1, "ip": 1, "user_agent": 1}
     live = _used_since({"user": user_id, "expires_at": {"$gt": now}}, used_since)
     return list(collection().find(live, projection).sort("created_at", -1))

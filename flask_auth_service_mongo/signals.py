@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from blinker import Namespace, Signal
+from blinker import NamedSignal, Namespace
 from flask import current_app, has_app_context
 
 log = logging.getLogger("flask_auth_service_mongo")
@@ -31,14 +31,14 @@ sessions_ended = _signals.signal("sessions-ended")
 password_changed = _signals.signal("password-changed")
 
 
-def send(signal: Signal, **kwargs: Any) -> None:
+def send(signal: NamedSignal, **kwargs: Any) -> None:
     """Send ``signal`` from the current app; a failing receiver is logged, never raised.
 
     Outside an application (a model saved by a script) there is no sender: nothing is sent.
     """
     if not has_app_context():
         return
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # a proxy, typed as Flask
     for receiver in signal.receivers_for(app):
         try:
             receiver(app, **kwargs)

@@ -25,7 +25,8 @@ def get_state(app: Optional[Flask] = None) -> State:
     """The state of ``app`` (default: the current app); RuntimeError before ``init_app``."""
     app = app or current_app
     try:
-        return app.extensions[EXTENSION_KEY]
+        state: State = app.extensions[EXTENSION_KEY]
+        return state
     except KeyError:
         raise RuntimeError(
             "flask-auth-service-mongo is not initialised on this app: did you forget AuthService(app) or init_app(app)?"

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from .database import access_collection
+from .database import RawDocument, access_collection
 from .errors import ServiceUnavailable, TooManyAttempts
 from .sessions import utcnow
 from .state import get_state
@@ -35,7 +35,7 @@ COLLECTION = "login_attempt"
 log = logging.getLogger("flask_auth_service_mongo")
 
 
-def collection() -> Collection:
+def collection() -> Collection[RawDocument]:
     """The counters, with journaled writes and primary reads."""
     return access_collection(COLLECTION)
 

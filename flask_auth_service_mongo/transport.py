@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hmac
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from flask import Response, after_this_request, current_app, request
 
@@ -122,7 +122,7 @@ def require_csrf(session_id: str) -> None:
         raise CSRFFailed()
 
 
-def shape_body(body: dict, session_id: str) -> dict:
+def shape_body(body: dict[str, Any], session_id: str) -> dict[str, Any]:
     """A login or refresh body as the token locations want it: with the CSRF
     token when cookies are on, without token strings with cookies alone."""
     if not cookies_enabled():
@@ -135,7 +135,7 @@ def shape_body(body: dict, session_id: str) -> dict:
     return {**body, "data": data}
 
 
-def cookie_options() -> dict:
+def cookie_options() -> dict[str, Any]:
     settings = get_state().settings
     return {"secure": settings.cookie_secure, "samesite": settings.cookie_samesite, "domain": settings.cookie_domain}
 
@@ -169,7 +169,7 @@ def clear_cookies(response: Response) -> Response:
     return response
 
 
-Answer = Union[tuple[dict, int], Response]
+Answer = Union[tuple[dict[str, Any], int], Response]
 
 
 def forbid_caching() -> None:
@@ -183,7 +183,7 @@ def forbid_caching() -> None:
         return response
 
 
-def answer(body: dict, status: int, pair: Optional[TokenPair] = None, clear: bool = False) -> Answer:
+def answer(body: dict[str, Any], status: int, pair: Optional[TokenPair] = None, clear: bool = False) -> Answer:
     """``(body, status)`` as the helpers return it; with cookies on, a Response
     carrying the cookies of ``pair`` (or clearing them when ``clear``)."""
     if not cookies_enabled():

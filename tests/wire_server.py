@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -177,6 +178,38 @@ class AppProcess(Process):
         except urllib.error.HTTPError as error:
             with error:
                 return error.code, decode(error.read())
+
+
+class AppThread:
+    """A Flask app under waitress in a thread of this process, on a free
+    loopback port: it shares the test's database, mongomock included."""
+
+    def __init__(self, app):
+        import waitress
+
+        self.server = waitress.create_server(app, listen="127.0.0.1:0", threads=4)
+        self.port = self.server.effective_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from waitress import wasyncore
+
+        while not self._stop.is_set():
+            wasyncore.loop(timeout=0.1, map=self.server._map, count=1)
+        # Closed by the loop's own thread: asyncore is not thread-safe.
+        for channel in list(self.server._map.values()):
+            channel.close()
+        self.server.task_dispatcher.shutdown()
+
+    def __enter__(self) -> AppThread:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(STOP_SECONDS)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,153 @@
+"""Swagger documentation for flask-restx: the Bearer security scheme, what a
+guarded operation may answer, and models of the login and refresh bodies and
+of the token answer.
+
+Everything goes through flask-restx's own hooks (the ``__apidoc__`` of a
+view, ``Api.model``, ``Api.doc``), so it merges with the app's own docs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Union
+
+from flask_restx import Api, Namespace, fields
+from flask_restx.utils import merge
+
+from .bodies import MAX_FIELD_LENGTH
+
+#: The name of the security scheme guarded operations require.
+SCHEME = "Bearer"
+#: Pass as ``Api(authorizations=api_rest.AUTHORIZATIONS)``: Swagger UI then
+#: shows "Authorize", where a user pastes ``Bearer <access token>``.
+AUTHORIZATIONS = {
+    SCHEME: {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "Bearer followed by the access token of the login answer: Bearer eyJ...",
+    }
+}
+UNAUTHORIZED = (
+    "No valid access token or no live session: unauthorized, invalid_token, signature_expired "
+    "or password_change_required"
+)
+STALE = ", or fresh_login_required (log in again or reauthenticate)"
+FORBIDDEN = "The user's role may not call this operation: forbidden"
+UNAVAILABLE = "The database cannot be reached: service_unavailable"
+
+
+def guarded_doc(roles: Optional[frozenset[str]], fresh: bool = False) -> dict[str, Any]:
+    """The ``__apidoc__`` of an operation guarded by ``auth.required``."""
+    responses = {"401": UNAUTHORIZED + (STALE if fresh else ""), "503": UNAVAILABLE}
+    if roles is not None:
+        responses["403"] = FORBIDDEN
+    return {"security": [{SCHEME: []}], "responses": responses}
+
+
+def mark_guarded(wrapper: Callable[..., Any], roles: Optional[frozenset[str]], fresh: bool = False) -> None:
+    """Document ``wrapper`` as guarded; what the view documents itself wins.
+
+    Like restx, a "200 Success" is shown unless the view documents a success
+    (below the guard, where it is seen). ``functools.wraps`` copied the view's
+    ``__apidoc__`` (the same dict) onto ``wrapper``: it is merged into a new
+    one, never changed in place.
+    """
+    own = getattr(wrapper, "__apidoc__", {})
+    if own is False:  # hidden by @api.hide or @api.doc(False)
+        return
+    doc = merge(guarded_doc(roles, fresh), own)
+    if "model" not in doc and not any(str(code).startswith("2") for code in doc["responses"]):
+        doc["responses"]["200"] = "Success"  # what restx shows when nothing is documented
+    wrapper.__apidoc__ = doc  # type: ignore[attr-defined]
+
+
+class Docs:
+    """The models of our bodies and answers, registered on one restx ``Api``
+    or ``Namespace``, and a decorator documenting each of our operations::
+
+        docs = api_rest.document(api)
+
+        @api.route('/login')
+        class ApiLogin(Resource):
+            @docs.login
+            def post(self):
+                return api_rest.login(role='admin')
+    """
+
+    def __init__(self, api: Union[Api, Namespace]):
+        self.api = api
+        self.error = api.model(
+            "AuthError",
+            {
+                "message": fields.String(required=True, description="The stable code of the refusal"),
+                "errors": fields.Raw(description="What is wrong with each field (bad_request)"),
+            },
+        )
+        self.login_body = api.model(
+            "AuthLogin",
+            {
+                "username": fields.String(required=True, max_length=MAX_FIELD_LENGTH),
+                "password": fields.String(required=True, max_length=MAX_FIELD_LENGTH),
+            },
+        )
+        self.reauthenticate_body = api.model(
+            "AuthReauthenticate", {"password": fields.String(required=True, max_length=MAX_FIELD_LENGTH)}
+        )
+        self.refresh_body = api.model(
+            "AuthRefresh", {"refresh_token": fields.String(required=True, description="From the last answer")}
+        )
+        data = api.model(
+            "AuthTokenPairData",
+            {
+                "token": fields.String(description="The access token (same as access_token)"),
+                "access_token": fields.String(description="Send as Authorization: Bearer <access_token>"),
+                "token_type": fields.String(example="Bearer"),
+                "refresh_token": fields.String(description="Spend it once at the refresh operation"),
+                "expires_in": fields.Integer(description="Minutes the access token lives"),
+                "change_password": fields.Boolean(description="The user must change their password"),
+                "role": fields.String(),
+            },
+        )
+        self.token_pair = api.model(
+            "AuthTokenPair", {"message": fields.String(example="ok"), "data": fields.Nested(data)}
+        )
+
+    def login(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Document a login operation (``api_rest.login``)."""
+        return self.api.doc(  # type: ignore[no-any-return]  # flask-restx is untyped
+            expect=[self.login_body],
+            responses={
+                "200": ("Logged in: a new session and its tokens", self.token_pair),
+                "400": ("bad_request (the body) or bad_credentials", self.error),
+                "429": ("too_many_attempts: retry after Retry-After seconds", self.error),
+                "503": (UNAVAILABLE, self.error),
+            },
+        )(view)
+
+    def refresh(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Document a refresh operation (``api_rest.refresh``)."""
+        return self.api.doc(  # type: ignore[no-any-return]  # flask-restx is untyped
+            expect=[self.refresh_body],
+            responses={
+                "200": ("A new pair of the same session", self.token_pair),
+                "400": ("bad_request (the body)", self.error),
+                "401": ("Invalid, expired or already spent refresh token", self.error),
+                "503": (UNAVAILABLE, self.error),
+            },
+        )(view)
+
+    def reauthenticate(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Document a reauthentication (``api_rest.reauthenticate``, guarded)."""
+        return self.api.doc(  # type: ignore[no-any-return]  # flask-restx is untyped
+            expect=[self.reauthenticate_body],
+            responses={
+                "200": "The session counts as freshly authenticated",
+                "400": ("bad_request (the body) or bad_credentials", self.error),
+                "429": ("too_many_attempts: retry after Retry-After seconds", self.error),
+            },
+        )(view)
+
+
+def document(api: Union[Api, Namespace]) -> Docs:
+    """Register our models on ``api``; the decorators that document our operations."""
+    return Docs(api)
