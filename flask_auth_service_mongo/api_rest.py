@@ -32,7 +32,7 @@ def _client() -> service.Client:
     return service.Client(request.remote_addr, request.user_agent.string)
 
 
-def not_cached(helper: Callable) -> Callable:
+def not_cached(helper: Callable[..., Any]) -> Callable[..., Any]:
     """Every answer of ``helper``, tokens or a refusal, is ``no-store``."""
 
     @functools.wraps(helper)

@@ -177,7 +177,7 @@ class Cost:
                     if name not in self.exempted and name in self.fragments:
                         self.exempted.add(name)
                         stack.append(self.fragments[name].selection_set)
-                else:
+                elif isinstance(selection, (FieldNode, InlineFragmentNode)):
                     stack.append(selection.selection_set)
 
     def fragment(self, name: str) -> tuple[int, int]:
