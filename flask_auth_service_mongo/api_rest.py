@@ -6,8 +6,9 @@ the response of the app's handler for the ``AuthError``.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from flask import Response as FlaskResponse
 from flask import request
@@ -31,6 +32,17 @@ def _client() -> service.Client:
     return service.Client(request.remote_addr, request.user_agent.string)
 
 
+def not_cached(helper: Callable[..., Any]) -> Callable[..., Any]:
+    """Every answer of ``helper``, tokens or a refusal, is ``no-store``."""
+
+    @functools.wraps(helper)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        transport.forbid_caching()
+        return helper(*args, **kwargs)
+
+    return wrapper
+
+
 def _pair_answer(pair: service.TokenPair) -> Response:
     body = transport.shape_body({"message": "ok", "data": pair.as_data()}, pair.session_id)
     return transport.answer(body, 200, pair)
@@ -40,6 +52,7 @@ def _iso(moment: Optional[datetime]) -> Optional[str]:
     return moment.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
 
 
+@not_cached
 @answers_refusals
 def login(role: RoleSpec = None) -> Response:
     """Check the credentials of the JSON body and open a session."""
@@ -47,6 +60,7 @@ def login(role: RoleSpec = None) -> Response:
     return _pair_answer(service.login(body["username"], body["password"], allowed_roles(role), _client()))
 
 
+@not_cached
 @answers_refusals
 def refresh() -> Response:
     """Spend the refresh token of the body (else of the cookie) for a new pair
@@ -117,6 +131,7 @@ def sessions() -> Response:
     return {"message": "ok", "data": data}, 200
 
 
+@not_cached
 @answers_refusals
 def reauthenticate() -> Response:
     """Check the password of the body again: the session counts as freshly

@@ -31,6 +31,7 @@ Freshness = Union[None, int, timedelta]
 #: A view function, or a helper that returns a view's answer.
 ViewFunc = Callable[..., Any]
 _IDENTITY = "_flask_auth_service_mongo_identity"
+_REFUSAL = "_flask_auth_service_mongo_refusal"
 
 
 @dataclass(frozen=True)
@@ -84,20 +85,30 @@ def identify(token: str) -> Identity:
 
 
 def authenticate() -> Identity:
-    """The identity behind the request's token (checked once a request).
+    """The identity behind the request's token.
 
     A token from a cookie must come with the session's CSRF token on unsafe
-    methods (checked before any database read).
+    methods (checked before any database read). Checked once a request,
+    refused or not: a refusal is remembered too, so GraphQL aliases cannot
+    multiply the session reads.
     """
     identity = current_identity()
-    if identity is None:
+    if identity is not None:
+        return identity
+    refusal = g.get(_REFUSAL)
+    if refusal is not None:
+        raise refusal.with_traceback(None)
+    try:
         found = transport.request_token()
         if found is None:
             raise Unauthorized()
         if found.from_cookie:
             transport.require_csrf(get_state().tokens.decode(found.token, ACCESS)["sid"])
         identity = identify(found.token)
-        setattr(g, _IDENTITY, identity)
+    except AuthError as error:
+        setattr(g, _REFUSAL, error)
+        raise
+    setattr(g, _IDENTITY, identity)
     return identity
 
 

@@ -15,7 +15,11 @@ MAX_FIELD_LENGTH = 1024
 
 
 def read_json_body(max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
-    """The request body as a JSON object of at most ``max_bytes``; else BadRequest."""
+    """The request body as a JSON object of at most ``max_bytes``, sent as
+    ``application/json`` (no cross-site form can, without a CORS preflight);
+    else BadRequest."""
+    if not request.is_json:
+        raise BadRequest({"Content-Type": "must be application/json"})
     limit = request.max_content_length
     request.max_content_length = min(limit, max_bytes) if limit else max_bytes
     try:

@@ -156,6 +156,7 @@ KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "AUTH_LOGIN_MAX_ATTEMPTS": (5, int_parser(1)),
     "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": (None, optional(int_parser(1))),
     "AUTH_LOGIN_LOCKOUT_SECONDS": (900, int_parser(1)),
+    "AUTH_LOGIN_IP_MAX_ATTEMPTS": (50, int_parser(0)),
     "AUTH_ALGORITHM": ("HS256", parse_algorithm),
     "AUTH_LEEWAY_SECONDS": (0, int_parser(0, 300)),
     "AUTH_REFRESH_REUSE_GRACE_SECONDS": (0, int_parser(0, 60)),
@@ -202,13 +203,16 @@ DESCRIPTIONS: dict[str, str] = {
     "``AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS`` is higher)",
     "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": "failed logins for one username from all IPs before a lockout for everyone",
     "AUTH_LOGIN_LOCKOUT_SECONDS": "lockout length (``Retry-After``); failures are forgotten after as long without one",
+    "AUTH_LOGIN_IP_MAX_ATTEMPTS": "failed logins from one client IP, whatever the usernames, before that IP is locked"
+    " out (0 turns it off)",
     "AUTH_LEEWAY_SECONDS": "clock leeway when checking ``exp``",
     "AUTH_REFRESH_REUSE_GRACE_SECONDS": "a replay of the token spent this many seconds ago is refused without "
     "ending the session",
     "AUTH_LAST_USED_INTERVAL_SECONDS": "at most one last-use write per session per interval",
     "AUTH_TOKEN_CACHE_SIZE": "verified access tokens remembered (0 turns the cache off)",
     "AUTH_MONGODB_TIMEOUT_MS": "server selection, connect and socket timeouts",
-    "AUTH_ADMIN_ROLES": "roles allowed the GraphQL account operations (comma-separated or a list)",
+    "AUTH_ADMIN_ROLES": "roles allowed the GraphQL account operations, highest first (comma-separated or a list;"
+    " see Security)",
     "AUTH_SESSION_IDLE_MINUTES": "a session unused this long ends; at least twice ``AUTH_LAST_USED_INTERVAL_SECONDS``",
     "AUTH_MAX_SESSIONS_PER_USER": "a login beyond this many live sessions ends the least recently used ones",
     "AUTH_TOKEN_LOCATION": 'where tokens travel: ``headers``, ``cookies`` or both (``"headers,cookies"`` or a list)',
@@ -267,6 +271,7 @@ class Settings:
     login_max_attempts: int
     login_account_max_attempts: int
     login_lockout_seconds: int
+    login_ip_max_attempts: int
     leeway_seconds: int
     refresh_reuse_grace_seconds: int
     last_used_interval_seconds: int

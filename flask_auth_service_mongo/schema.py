@@ -216,6 +216,7 @@ class RefreshToken(graphene.Mutation):
 
     @staticmethod
     def mutate(root: Any, info: GraphQLResolveInfo, input: RefreshTokenInput) -> RefreshToken:
+        transport.forbid_caching()
         pair = service.refresh(input.refresh_token)
         if transport.cookies_enabled():
             after_this_request(lambda response: transport.attach_tokens(response, pair))
@@ -225,7 +226,9 @@ class RefreshToken(graphene.Mutation):
 class Query(graphene.ObjectType):
     me = graphene.Field(User)
     users = graphene.List(
-        graphene.NonNull(User), limit=graphene.Int(default_value=100), offset=graphene.Int(default_value=0)
+        graphene.NonNull(User),
+        limit=graphene.Int(default_value=service.DEFAULT_PAGE),
+        offset=graphene.Int(default_value=0),
     )
     roles = graphene.List(graphene.NonNull(Role))
 
@@ -235,7 +238,9 @@ class Query(graphene.ObjectType):
         return auth.current_user()
 
     @staticmethod
-    def resolve_users(root: Any, info: GraphQLResolveInfo, limit: int, offset: int) -> list[models.User]:
+    def resolve_users(
+        root: Any, info: GraphQLResolveInfo, limit: Optional[int], offset: Optional[int]
+    ) -> list[models.User]:
         return service.list_users(_actor(), limit, offset)
 
     @staticmethod

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, NoReturn, Optional
+from typing import Any, NoReturn, Optional, Sequence
 
 from bson import ObjectId
 from mongoengine import signals as model_signals
@@ -357,10 +357,52 @@ def change_password(user_id: ObjectId, session_id: str, current: str, new: str, 
     signals.send(signals.password_changed, user=user)
 
 
+def admin_rank(admin_roles: Sequence[str], role: Optional[str]) -> int:
+    """How high ``role`` ranks: ``admin_roles`` list the admin roles highest
+    first; every other role (or none) ranks 0, the lowest."""
+    return len(admin_roles) - admin_roles.index(role) if role in admin_roles else 0
+
+
+def check_admin_rank(
+    admin_roles: Sequence[str],
+    caller_role: Optional[str],
+    target_role: Optional[str] = None,
+    new_role: Optional[str] = None,
+    is_self: bool = False,
+) -> None:
+    """Forbidden unless an admin of ``caller_role`` may act on a user of
+    ``target_role`` (None when creating one) and give it ``new_role`` (None:
+    no role given).
+
+    The caller must rank strictly above the user and above the role it
+    gives; it never acts on itself (its own role, its own deactivation).
+    """
+    own = admin_rank(admin_roles, caller_role)
+    if (
+        own == 0
+        or is_self
+        or admin_rank(admin_roles, target_role) >= own
+        or (new_role is not None and admin_rank(admin_roles, new_role) >= own)
+    ):
+        raise Forbidden()
+
+
 def _authorize_admin(actor: Optional[Actor]) -> None:
     """Account operations are for the admin roles (and the command line)."""
     if actor is not None and actor.role not in get_state().settings.admin_roles:
         raise Forbidden()
+
+
+def _authorize_rank(actor: Optional[Actor], target: Optional[User], new_role: Optional[str] = None) -> None:
+    """An admin acts only below its own rank (the command line anywhere)."""
+    if actor is not None:
+        check_admin_rank(
+            get_state().settings.admin_roles,
+            actor.role,
+            target.role_name if target is not None else None,
+            new_role,
+            is_self=target is not None and target.pk == actor.user_id,
+        )
 
 
 def find_role(name: str) -> Role:
@@ -382,6 +424,7 @@ def create_user(
 ) -> User:
     """A new account, after the username and password policies."""
     _authorize_admin(actor)
+    _authorize_rank(actor, None, role_name)
     settings = get_state().settings
     username = normalize_username(username, settings.username_min_length)
     validate_new_password(password, settings.password_min_length)
@@ -409,6 +452,7 @@ def update_user(
     _authorize_admin(actor)
     with unavailable_on_error():
         user = _find_user(user_id)
+        _authorize_rank(actor, user, role)
         if role is not None:
             user.role = find_role(role)
         if change_password is not None:
@@ -422,7 +466,9 @@ def delete_user(actor: Optional[Actor], user_id: ObjectId) -> None:
     """Delete an account and every session of it."""
     _authorize_admin(actor)
     with unavailable_on_error():
-        _find_user(user_id).delete()
+        user = _find_user(user_id)
+        _authorize_rank(actor, user)
+        user.delete()
 
 
 def reset_password(actor: Optional[Actor], user_id: ObjectId) -> str:
@@ -432,6 +478,7 @@ def reset_password(actor: Optional[Actor], user_id: ObjectId) -> str:
     password = generate_password(settings.reset_password_length)
     with unavailable_on_error():
         user = _find_user(user_id)
+        _authorize_rank(actor, user)
         user.password, user.change_password = hash_password(password, settings.bcrypt_rounds), True
         user.save()
     signals.send(signals.password_changed, user=user)
@@ -441,8 +488,9 @@ def reset_password(actor: Optional[Actor], user_id: ObjectId) -> str:
 def list_users(actor: Optional[Actor], limit: Optional[int], offset: Optional[int]) -> list[User]:
     """A page of accounts by username (at most ``MAX_PAGE``)."""
     _authorize_admin(actor)
-    limit = min(max(limit, 0), MAX_PAGE) if isinstance(limit, int) else DEFAULT_PAGE
-    offset = max(offset, 0) if isinstance(offset, int) else 0
+    # Out of range or null: the default (a limit of 0 would mean no limit).
+    limit = limit if isinstance(limit, int) and 1 <= limit <= MAX_PAGE else DEFAULT_PAGE
+    offset = offset if isinstance(offset, int) and offset >= 0 else 0
     with unavailable_on_error():
         return list(User.objects.order_by("username").skip(offset).limit(limit))
 

@@ -1,11 +1,15 @@
 """Login throttling, counted in MongoDB so that it holds across processes.
 
-Every login attempt with a well-formed body takes one slot from two counters
-before the password is checked: one for the username from the client's IP
-(``AUTH_LOGIN_MAX_ATTEMPTS``) and one for the username from everywhere
-(``AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS``). A success gives the slots back by
-deleting both counters. Taking the slot first, in one atomic update, means a
-burst of parallel guesses cannot slip past the limit.
+Every login attempt with a well-formed body takes one slot from three
+counters before the password is checked, in this order: one for the client's
+IP whatever the usernames (``AUTH_LOGIN_IP_MAX_ATTEMPTS``, 0 for none), one
+for the username from that IP (``AUTH_LOGIN_MAX_ATTEMPTS``) and one for the
+username from everywhere (``AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS``). A used-up IP
+counter refuses before any per-username counter is written. Taking the slot
+first, in one atomic update, means a burst of parallel guesses cannot slip
+past a limit; so the counters count failures, a success gives its slots back:
+it deletes the username+IP counter and returns one slot to the two others,
+which keep the failures of other clients until they expire on their own.
 
 A counter is forgotten ``AUTH_LOGIN_LOCKOUT_SECONDS`` after its last counted
 attempt (a TTL index lets MongoDB drop it); a used-up counter stays locked
@@ -41,15 +45,15 @@ def ensure_index() -> None:
     collection().create_index("expires_at", expireAfterSeconds=0)
 
 
-def counter_ids(purpose: str, username: str, ip: str) -> tuple[str, str]:
-    """Ids of the username+IP and the username counters of one ``purpose``
-    (hashed: any length, any characters, and no usernames kept)."""
+def counter_ids(purpose: str, username: str, ip: str) -> tuple[str, str, str]:
+    """Ids of the client IP, the username+IP and the username counters of one
+    ``purpose`` (hashed: any length, any characters, and no usernames kept)."""
 
     def digest(*parts: str) -> str:
         joined = "\x00".join(parts).encode("utf-8", "surrogatepass")
         return hashlib.sha256(joined).hexdigest()
 
-    return digest(purpose, "ip", username, ip), digest(purpose, "account", username)
+    return digest(purpose, "client", ip), digest(purpose, "ip", username, ip), digest(purpose, "account", username)
 
 
 def take_attempt(username: str, ip: str, purpose: str = "login") -> None:
@@ -57,7 +61,13 @@ def take_attempt(username: str, ip: str, purpose: str = "login") -> None:
     settings = get_state().settings
     now = utcnow()
     window = timedelta(seconds=settings.login_lockout_seconds)
-    pair, account = counter_ids(purpose, username, ip)
+    client, pair, account = counter_ids(purpose, username, ip)
+    if settings.login_ip_max_attempts:
+        try:
+            take(client, settings.login_ip_max_attempts, now, window)
+        except TooManyAttempts:
+            log.warning("%s locked out for client %s (any username)", purpose, ip)
+            raise
     try:
         take(pair, settings.login_max_attempts, now, window)
         take(account, settings.login_account_max_attempts, now, window)
@@ -88,5 +98,9 @@ def take(counter_id: str, limit: int, now: datetime, window: timedelta) -> None:
 
 
 def reset(username: str, ip: str, purpose: str = "login") -> None:
-    """A success: forget the failures of that username."""
-    collection().delete_many({"_id": {"$in": list(counter_ids(purpose, username, ip))}})
+    """A success: forget the failures of that username from that IP, and give
+    back the slot this attempt took from the IP and the account counters
+    (their other failures stay counted until they expire)."""
+    client, pair, account = counter_ids(purpose, username, ip)
+    collection().delete_one({"_id": pair})
+    collection().update_many({"_id": {"$in": [client, account]}, "count": {"$gt": 0}}, {"$inc": {"count": -1}})

@@ -17,7 +17,7 @@ import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from flask import Response, current_app, request
+from flask import Response, after_this_request, current_app, request
 
 from .errors import AuthError, CSRFFailed
 from .state import get_state
@@ -170,6 +170,17 @@ def clear_cookies(response: Response) -> Response:
 
 
 Answer = Union[tuple[dict[str, Any], int], Response]
+
+
+def forbid_caching() -> None:
+    """The response to this request carries ``Cache-Control: no-store``
+    (RFC 6749, section 5.1: answers with tokens must not be cached)."""
+
+    @after_this_request
+    def no_store(response: Response) -> Response:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        return response
 
 
 def answer(body: dict[str, Any], status: int, pair: Optional[TokenPair] = None, clear: bool = False) -> Answer:

@@ -99,10 +99,21 @@ def test_malformed_login_bodies_answer_bad_request_never_500(client, make_user, 
     assert isinstance(response.json["errors"], dict)
 
 
-def test_the_body_is_read_as_json_whatever_its_declared_type(client, make_user):
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None]
+)
+def test_a_body_not_sent_as_json_is_a_bad_request_even_with_the_right_password(client, make_user, content_type):
     make_user()
     body = b'{"username": "alice", "password": "correct horse"}'
-    response = client.post("/admin/login", data=body, content_type="text/plain")
+    response = client.post("/admin/login", data=body, content_type=content_type)
+    assert (response.status_code, response.json["message"]) == (400, "bad_request")
+    assert response.json["errors"] == {"Content-Type": "must be application/json"}
+
+
+def test_json_with_a_charset_is_json(client, make_user):
+    make_user()
+    body = b'{"username": "alice", "password": "correct horse"}'
+    response = client.post("/admin/login", data=body, content_type="application/json; charset=utf-8")
     assert response.status_code == 200
 
 

@@ -9,7 +9,7 @@ import contextlib
 from datetime import timedelta
 
 import pytest
-from conftest import bearer, wire_only
+from conftest import bearer, graphql, wire_only
 from flask import jsonify
 from pymongo import monitoring
 
@@ -154,3 +154,31 @@ def test_the_last_use_write_happens_once_an_interval_has_passed(app, client, com
     with command_log.recording() as commands:
         assert client.get("/plain/any", headers=bearer(token)).status_code == 200
     assert commands == ONE_FIND
+
+
+def aliases_of_me(count: int) -> str:
+    return "{ " + " ".join(f"m{i}: me {{ id }}" for i in range(count)) + " }"
+
+
+def test_a_refused_token_costs_one_session_read_however_many_aliases_ask(client, command_log, token):
+    assert client.post("/admin/logout", headers=bearer(token)).status_code == 200
+    with command_log.recording() as commands:
+        response = graphql(client, aliases_of_me(100), token)
+    assert response.status_code == 200
+    assert [e["message"] for e in response.json["errors"]] == ["unauthorized"] * 100
+    assert commands == ONE_FIND
+
+
+def test_a_valid_token_costs_one_session_read_however_many_aliases_ask(client, command_log, token):
+    with command_log.recording() as commands:
+        response = graphql(client, aliases_of_me(100), token)
+    assert response.status_code == 200 and len(response.json["data"]) == 100
+    assert commands == [("find", "session"), ("find", "user")]
+
+
+def test_the_issues_330_aliases_are_refused_before_any_read(client, command_log, token):
+    assert client.post("/admin/logout", headers=bearer(token)).status_code == 200
+    with command_log.recording() as commands:
+        response = graphql(client, aliases_of_me(330), token)
+    assert (response.status_code, response.json) == (400, {"errors": [{"message": "query_too_complex"}]})
+    assert commands == []
