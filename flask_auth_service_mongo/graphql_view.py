@@ -6,7 +6,8 @@ bad variables) answers 400 with a GraphQL error body, never a 500. Resolver
 errors keep their own message when they are GraphQL errors or ``AuthError``;
 a database failure reads ``service_unavailable`` and any other exception
 ``internal_error`` (logged, never shown). GraphiQL is served on ``GET`` in
-debug mode only.
+debug mode only; its page loads GraphiQL and React from the unpkg.com CDN, so
+the browser needs to reach it (offline the page stays blank).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import json
 import logging
 from typing import Any, Iterable, Optional, Union
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, request
 from flask.views import View
 from graphql import ExecutionResult, GraphQLError, execute, parse, validate
 
 from .bodies import is_unicode_text, read_json_body
 from .database import database_failure
-from .errors import AuthError, BadRequest, PolicyError
+from .errors import AuthError, BadRequest, PolicyError, json_text
 
 log = logging.getLogger("flask_auth_service_mongo")
 
@@ -44,6 +45,11 @@ ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElem
 }}));
 </script></body></html>
 """
+
+
+def json_response(body: dict, status: int, headers: Optional[dict] = None) -> Response:
+    """Formatted like the REST answers (``errors.json_text``)."""
+    return Response(json_text(body), status, headers, mimetype="application/json")
 
 
 def error_body(message: str, **extensions: Any) -> dict:
@@ -113,18 +119,18 @@ class GraphQLView(View):
         if request.method == "GET":
             if self.graphiql or (self.graphiql is None and current_app.debug):
                 return GRAPHIQL_PAGE
-            return jsonify(error_body("method_not_allowed")), 405, {"Allow": "POST"}
+            return json_response(error_body("method_not_allowed"), 405, {"Allow": "POST"})
         try:
             query, variables, operation_name = read_operation()
         except BadRequest as error:
-            return jsonify(error_body(error.message, detail=error.errors)), 400
+            return json_response(error_body(error.message, detail=error.errors), 400)
         result = self.run(query, variables, operation_name)
         errors = [format_error(error) for error in result.errors or ()]
         status = status_of(result, errors)
         body: dict[str, Any] = {} if status == 400 else {"data": result.data}
         if errors:
             body["errors"] = errors
-        return jsonify(body), status
+        return json_response(body, status)
 
     def run(self, query: str, variables: Optional[dict], operation_name: Optional[str]) -> ExecutionResult:
         """Parse (bounded), validate, then execute the operation."""
