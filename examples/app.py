@@ -139,5 +139,5 @@ def create_app(config: Optional[dict] = None) -> Flask:
     app.add_url_rule("/", "account_page", account_page)
     if in_memory:
         demo.seed_admin(app)
-        demo.watch_processes(app, random_key=app.config["AUTH_SECRET_KEY"] == random_key)
+        demo.watch_processes(app, random_key=app.config.get("AUTH_SECRET_KEY") == random_key)
     return app

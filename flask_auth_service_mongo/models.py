@@ -218,4 +218,3 @@ def ensure_indexes() -> None:
     """Create the unique usernames, role names and the session indexes."""
     for document in (Role, User, Session):
         document.ensure_indexes()
-    sessions.ensure_legacy_index()

@@ -338,15 +338,6 @@ def test_the_0_1_8_whitelist_tokens_of_a_user_go_with_every_session_ending_path(
     assert legacy_tokens_of(bob.pk) == 2
 
 
-def test_a_0_1_8_database_gets_its_whitelist_tokens_indexed_by_user(make_app, db_name):
-    first = make_app()
-    insert_legacy_tokens(ObjectId())
-    make_app()  # the next start-up finds the collection
-    indexes = mongoengine.get_db().whitelist_token.index_information()
-    assert any(spec["key"] == [("user", 1)] for spec in indexes.values())
-    assert first is not None
-
-
 def test_a_new_database_gets_no_whitelist_token_collection(app, alice):
     assert "whitelist_token" not in mongoengine.get_db().list_collection_names()
 
