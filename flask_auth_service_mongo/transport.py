@@ -17,9 +17,9 @@ import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Union
 
-from flask import Response, current_app, request
+from flask import Response, request
 
-from .errors import AuthError, CSRFFailed
+from .errors import AuthError, CSRFFailed, json_text
 from .state import get_state
 from .tokens import ACCESS
 
@@ -177,7 +177,7 @@ def answer(body: dict, status: int, pair: Optional[TokenPair] = None, clear: boo
     carrying the cookies of ``pair`` (or clearing them when ``clear``)."""
     if not cookies_enabled():
         return body, status
-    response = current_app.make_response((body, status))
+    response = Response(json_text(body), status, mimetype="application/json")  # as every body is written
     if pair is not None:
         attach_tokens(response, pair)
     if clear:
