@@ -3,8 +3,10 @@ and at ``/`` an account page for browsers (tokens in HttpOnly cookies).
 
 Run it with ``flask --app examples.app run`` and open http://localhost:5000/. With no ``MONGODB_URI`` in the
 environment it runs on the in-memory backend and seeds a demo admin whose
-credentials it prints (``DEMO_ADMIN_PASSWORD`` chooses the password). Any
-other config key comes from ``FLASK_``-prefixed variables, e.g.
+credentials it prints (``DEMO_ADMIN_PASSWORD`` chooses the password). That
+database lives in one process: run in several (gunicorn workers), each warns
+at start-up and says how to share a MongoDB instead. Any other config key
+comes from ``FLASK_``-prefixed variables, e.g.
 ``FLASK_AUTH_SESSION_IDLE_MINUTES=30``.
 """
 
@@ -19,8 +21,8 @@ from flask_restx import Api, Resource
 
 from flask_auth_service_mongo import AuthService, MutationMiddleware, Roles, api_rest, auth, schema
 from flask_auth_service_mongo.graphql_view import mount
-from flask_auth_service_mongo.models import Role, User
-from flask_auth_service_mongo.passwords import hash_password
+
+from . import demo
 
 FRESH_SECONDS = 300
 view_admin = Blueprint("view_admin", __name__)
@@ -121,21 +123,13 @@ def account_page():
     return response
 
 
-def seed_demo_admin(app: Flask) -> None:
-    """Create role ``admin`` and user ``admin`` in the in-memory database."""
-    password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-    role = Role.objects(name="admin").first() or Role(name="admin", permissions={}).save()
-    if not User.objects(username="admin").first():
-        User(username="admin", password=hash_password(password, app.config["AUTH_BCRYPT_ROUNDS"]), role=role).save()
-        print(f" * demo admin: username 'admin', password {password!r} (in-memory database)", flush=True)
-
-
 def create_app(config: Optional[dict] = None) -> Flask:
     app = Flask(__name__)
     in_memory = not (config or {}).get("MONGODB_URI") and not os.environ.get("MONGODB_URI")
+    random_key = secrets.token_urlsafe(48) if in_memory else None
     app.config.update(
         MONGODB_URI=os.environ.get("MONGODB_URI") or "mongomock://localhost/flask_auth_demo",
-        SECRET_KEY=os.environ.get("SECRET_KEY") or (secrets.token_urlsafe(48) if in_memory else None),
+        SECRET_KEY=os.environ.get("SECRET_KEY") or random_key,
     )
     # Browser page at /: tokens in cookies too. Secure cookies need HTTPS,
     # except on http://localhost, which browsers treat as secure; debug mode
@@ -151,5 +145,6 @@ def create_app(config: Optional[dict] = None) -> Flask:
     app.add_url_rule("/", "account_page", account_page)
     app.add_url_rule("/.well-known/jwks.json", "jwks", api_rest.jwks)
     if in_memory:
-        seed_demo_admin(app)
+        demo.seed_admin(app)
+        demo.watch_processes(app, random_key=app.config.get("AUTH_SECRET_KEY") == random_key)
     return app

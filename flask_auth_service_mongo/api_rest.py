@@ -7,8 +7,7 @@ the response of the app's handler for the ``AuthError``.
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timezone
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Union
 
 from flask import Response as FlaskResponse
 from flask import request
@@ -20,6 +19,7 @@ from .apidoc import document as document
 from .auth import RoleSpec, allowed_roles, answers_refusals, authenticate, refusal_response
 from .bodies import read_json_body, read_json_object
 from .errors import AuthError
+from .sessions import iso
 from .state import get_state
 from .tokens import REFRESH
 
@@ -46,10 +46,6 @@ def not_cached(helper: Callable[..., Any]) -> Callable[..., Any]:
 def _pair_answer(pair: service.TokenPair) -> Response:
     body = transport.shape_body({"message": "ok", "data": pair.as_data()}, pair.session_id)
     return transport.answer(body, 200, pair)
-
-
-def _iso(moment: Optional[datetime]) -> Optional[str]:
-    return moment.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
 
 
 @not_cached
@@ -119,9 +115,9 @@ def sessions() -> Response:
     data: list[dict[str, Any]] = [
         {
             "id": s.id,
-            "created_at": _iso(s.created_at),
-            "last_used_at": _iso(s.last_used_at),
-            "authenticated_at": _iso(s.authenticated_at),
+            "created_at": iso(s.created_at),
+            "last_used_at": iso(s.last_used_at),
+            "authenticated_at": iso(s.authenticated_at),
             "ip": s.ip,
             "user_agent": s.user_agent,
             "current": s.id == identity.session_id,

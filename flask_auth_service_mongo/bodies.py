@@ -26,8 +26,14 @@ def read_json_body(max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
         body = json.loads(request.get_data(cache=True))
     except RequestEntityTooLarge:
         raise BadRequest({"body": "too large"}) from None
-    except (ValueError, RecursionError):
-        raise BadRequest({"body": "must be a JSON object"}) from None
+    except json.JSONDecodeError as error:
+        raise BadRequest({"body": f"invalid JSON at line {error.lineno} column {error.colno}"}) from None
+    except UnicodeDecodeError:
+        raise BadRequest({"body": "invalid JSON: not UTF-8 text"}) from None
+    except RecursionError:
+        raise BadRequest({"body": "invalid JSON: nested too deeply"}) from None
+    except ValueError:
+        raise BadRequest({"body": "invalid JSON"}) from None
     if not isinstance(body, dict):
         raise BadRequest({"body": "must be a JSON object"})
     return body

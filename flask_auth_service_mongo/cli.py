@@ -7,20 +7,30 @@ import json
 from typing import Iterator, NoReturn
 
 import click
-from flask.cli import AppGroup
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
 from mongoengine.errors import NotUniqueError
 
-from . import service
-from .database import database_failure, unavailable_on_error
+from . import compat, service
+from .database import MOCK_SCHEME, database_failure, unavailable_on_error
 from .errors import AuthError, PolicyError, ServiceUnavailable
 from .models import Role, User, normalize_username
 from .state import get_state
 
-group = AppGroup("auth_mongo", help="Manage the roles, users and sessions of flask-auth-service-mongo.")
-
 
 def fail(reason: str) -> NoReturn:
     raise click.ClickException(reason)
+
+
+@click.group("auth_mongo", cls=AppGroup)
+@with_appcontext
+def group() -> None:
+    """Manage the roles, users and sessions of flask-auth-service-mongo."""
+    if get_state().settings.mongodb_uri.startswith(MOCK_SCHEME) and not current_app.testing:
+        fail(
+            "MONGODB_URI is the in-memory backend (mongomock://), which lives and dies with this command: "
+            "set MONGODB_URI to the MongoDB your app uses"
+        )
 
 
 @contextlib.contextmanager
@@ -93,3 +103,16 @@ def clear_tokens(forced: bool) -> None:
     with _command_errors():
         removed = service.clear_sessions(forced=forced)
     click.echo(f"{removed} session(s) removed")
+
+
+@group.command("check-compat")
+@click.option("--fix", is_flag=True, help="Repair what can be repaired (created_at moves into user_meta).")
+def check_compat(fix: bool) -> None:
+    """Report what 0.1.8 could not read in the user and role documents."""
+    with _command_errors():
+        report = compat.check(fix=fix)
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        fail("0.1.8 cannot read every user and role document" + ("" if fix else " (try --fix)"))
+    click.echo("0.1.8 can read every user and role document")

@@ -7,6 +7,7 @@ start-up, so a bad value fails there with the key's name.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from pymongo.errors import PyMongoError
 
 from . import keys
 from .errors import ConfigError
+
+log = logging.getLogger("flask_auth_service_mongo")
 
 #: 0.1.8 environment variable -> config key.
 LEGACY_ENV = {
@@ -296,14 +299,23 @@ def load(app: Flask) -> Settings:
     environ = os.environ
     if "MONGODB_URI" not in app.config and environ.get("MONGODB_URI"):
         app.config["MONGODB_URI"] = environ["MONGODB_URI"]
+    from_environ = set()
     for env_name, key in LEGACY_ENV.items():
         if key not in app.config and env_name in environ and env_name != "SECRET_KEY":
             app.config[key] = environ[env_name]
+            from_environ.add(key)
     explicit = set(app.config)
     values = {}
     for key, (default, parse) in KEYS.items():
         app.config.setdefault(key, default)
         app.config[key] = values[key] = parse(key, app.config[key])
+    if "AUTH_WHITE_LIST_TOKEN" in from_environ and not values["AUTH_WHITE_LIST_TOKEN"]:
+        log.warning(
+            "WHITE_LIST_TOKEN=%s in the environment turns sessions off: tokens are stateless and logout "
+            "cannot revoke them (0.1.8 read any non-empty value as true). Set AUTH_WHITE_LIST_TOKEN in the "
+            "app's config to choose, or remove WHITE_LIST_TOKEN to keep sessions on.",
+            environ["WHITE_LIST_TOKEN"][:16],
+        )
 
     for key in keys.MATERIAL_KEYS:
         app.config.setdefault(key, None)

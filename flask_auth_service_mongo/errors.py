@@ -11,12 +11,23 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
+import click
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 
-class ConfigError(ValueError):
-    """A configuration value is missing or invalid (raised at start-up)."""
+def json_text(body: Any) -> str:
+    """A JSON body as every answer of ours writes it: flask-restx's format
+    (``json.dumps`` separators, one trailing newline), errors and successes alike."""
+    return json.dumps(body) + "\n"
+
+
+class ConfigError(click.ClickException, ValueError):
+    """A configuration value is missing or invalid (raised at start-up).
+
+    A click exception too: a ``flask`` command whose app factory meets it
+    prints its one line (``Error: ...``) and exits 1, without a traceback.
+    """
 
 
 class PolicyError(ValueError):
@@ -68,7 +79,7 @@ class AuthError(HTTPException):
 def render(error: AuthError) -> Response:
     """The one place a refusal becomes an HTTP response (the extension's
     default error handler; an app's own handler for AuthError overrides it)."""
-    return Response(json.dumps(error.data), error.status, error.headers, mimetype="application/json")
+    return Response(json_text(error.data), error.status, error.headers, mimetype="application/json")
 
 
 class Unauthorized(AuthError):

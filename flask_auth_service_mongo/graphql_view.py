@@ -9,7 +9,8 @@ mean" suggestions are off unless the app is in debug mode. Resolver
 errors keep their own message when they are GraphQL errors or ``AuthError``;
 a database failure reads ``service_unavailable`` and any other exception
 ``internal_error`` (logged, never shown). GraphiQL is served on ``GET`` in
-debug mode only.
+debug mode only; its page loads GraphiQL and React from the unpkg.com CDN, so
+the browser needs to reach it (offline the page stays blank).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import logging
 from typing import Any, Iterable, Optional, Union
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from flask.views import View
 from graphql import (
@@ -41,7 +42,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from .bodies import is_unicode_text, read_json_body
 from .database import database_failure
-from .errors import AuthError, BadRequest, PolicyError
+from .errors import AuthError, BadRequest, PolicyError, json_text
 
 log = logging.getLogger("flask_auth_service_mongo")
 
@@ -71,6 +72,11 @@ ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElem
 }}));
 </script></body></html>
 """
+
+
+def json_response(body: dict[str, Any], status: int, headers: Optional[dict[str, str]] = None) -> Response:
+    """Formatted like the REST answers (``errors.json_text``)."""
+    return Response(json_text(body), status, headers, mimetype="application/json")
 
 
 def error_body(message: str, **extensions: Any) -> dict[str, Any]:
@@ -237,21 +243,21 @@ class GraphQLView(View):
         if request.method == "GET":
             if self.graphiql or (self.graphiql is None and current_app.debug):
                 return GRAPHIQL_PAGE
-            return jsonify(error_body("method_not_allowed")), 405, {"Allow": "POST"}
+            return json_response(error_body("method_not_allowed"), 405, {"Allow": "POST"})
         try:
             query, variables, operation_name = read_operation()
         except BadRequest as error:
-            return jsonify(error_body(error.message, detail=error.errors)), 400
+            return json_response(error_body(error.message, detail=error.errors), 400)
         try:
             result = self.run(query, variables, operation_name)
         except TooComplex:
-            return jsonify(error_body("query_too_complex")), 400
+            return json_response(error_body("query_too_complex"), 400)
         errors = [format_error(error) for error in result.errors or ()]
         status = status_of(result, errors)
         body: dict[str, Any] = {} if status == 400 else {"data": result.data}
         if errors:
             body["errors"] = errors
-        return jsonify(body), status
+        return json_response(body, status)
 
     def run(self, query: str, variables: Optional[dict[str, Any]], operation_name: Optional[str]) -> ExecutionResult:
         """Parse (bounded), measure (TooComplex), validate, then execute the operation."""

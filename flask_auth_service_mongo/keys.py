@@ -139,7 +139,11 @@ def hmac_secret(name: str, value: Any, lenient: bool) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{name} must be a non-empty string")
     if len(value.encode("utf-8", "surrogateescape")) < MIN_SECRET_BYTES and not lenient:
-        raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long")
+        raise ConfigError(
+            f"{name} must be at least {MIN_SECRET_BYTES} bytes long (0.1.8 accepted shorter keys): choose a new one, "
+            f'e.g. the output of python -c "import secrets; print(secrets.token_urlsafe(48))"; '
+            "tokens signed with the old key stop working, so users sign in again"
+        )
     try:
         HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(value)
     except jwt.InvalidKeyError:

@@ -1,4 +1,8 @@
-"""MongoDB documents: ``role`` and ``user`` as 0.1.8 wrote them, plus ``session``.
+"""MongoDB documents: ``role`` and ``user`` as 0.1.8 wrote them, plus
+``session`` and ``user_meta`` (what we know about a user beyond 0.1.8's fields).
+
+``role`` and ``user`` documents get exactly 0.1.8's fields, whatever writes
+them, so that 0.1.8 (whose models are strict) still reads them after a rollback.
 
 Saving or deleting users and roles through these classes sends mongoengine's
 signals, on which ``service`` pushes the change into the affected sessions (or
@@ -7,6 +11,7 @@ ends them), so it is seen on the very next request.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Optional
 
 from bson import ObjectId
@@ -16,6 +21,7 @@ from mongoengine import (
     DictField,
     Document,
     DoesNotExist,
+    ObjectIdField,
     ReferenceField,
     StringField,
 )
@@ -25,6 +31,9 @@ from .database import JOURNALED, JOURNALED_OPTIONS, PRIMARY
 from .errors import PolicyError
 
 MAX_USERNAME_LENGTH = 256
+#: The fields 0.1.8 reads in ``user`` and ``role`` documents, and no others.
+LEGACY_USER_FIELDS = frozenset({"_id", "username", "password", "active", "change_password", "role"})
+LEGACY_ROLE_FIELDS = frozenset({"_id", "name", "permissions"})
 
 
 def canonical_username(raw: str) -> str:
@@ -78,7 +87,6 @@ class User(Document):
     active = BooleanField(default=True)
     change_password = BooleanField(default=False)
     role = ReferenceField(Role, dbref=True, required=True)
-    created_at = DateTimeField()
 
     meta = {"collection": "user", "strict": False}
 
@@ -148,16 +156,31 @@ class User(Document):
 
     def save(self, *args: Any, **kwargs: Any) -> User:
         kwargs.setdefault("write_concern", JOURNALED_OPTIONS)
-        if self.created_at is None:
-            self.created_at = sessions.utcnow()
+        created = self.pk is None
         super().save(*args, **kwargs)
+        if created:
+            UserMeta(id=self.pk, created_at=sessions.utcnow()).save()
         return self
 
     def delete(self, *args: Any, **kwargs: Any) -> None:
         super().delete(*args, **{**JOURNALED_OPTIONS, **kwargs})
+        UserMeta.objects(id=self.pk).delete()
+
+    def creation_time(self) -> Optional[datetime]:
+        """When the user was created (see ``creation_times``)."""
+        return creation_times([self.pk]).get(self.pk)
 
     def __str__(self) -> str:
         return str(self.username)
+
+
+class UserMeta(Document):
+    """What we know about a user beyond 0.1.8's fields, keyed by the user's id."""
+
+    id = ObjectIdField(primary_key=True)
+    created_at = DateTimeField()
+
+    meta = {"collection": "user_meta", "strict": False}
 
 
 class Session(Document):
@@ -185,6 +208,14 @@ class Session(Document):
             {"fields": ["expires_at"], "expireAfterSeconds": 0},
         ],
     }
+
+
+def creation_times(user_ids: list[ObjectId]) -> dict[ObjectId, datetime]:
+    """When each user was created: from ``user_meta``, else (users created by
+    0.1.8) the time in the user's ObjectId; naive UTC, as MongoDB stores times."""
+    ids = [pk for pk in user_ids if isinstance(pk, ObjectId)]
+    found = {meta.id: meta.created_at for meta in UserMeta.objects(id__in=ids).only("created_at")}
+    return {pk: found.get(pk) or pk.generation_time.replace(tzinfo=None) for pk in ids}
 
 
 def ensure_indexes() -> None:

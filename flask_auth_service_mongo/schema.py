@@ -11,22 +11,24 @@ anonymous and authenticated operations. A failure is a GraphQL error whose
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional
 
 import graphene
 from bson import ObjectId
 from bson.errors import InvalidId
 from flask import after_this_request, g, request
+from graphene.types.generic import GenericScalar
 from graphql import GraphQLError, GraphQLResolveInfo, OperationType
 from graphql_relay import from_global_id
 from mongoengine.errors import DoesNotExist
 
-from . import auth, models, service, transport
+from . import auth, models, service, sessions, transport
 from .errors import Forbidden, NotFound
 
 log = logging.getLogger("flask_auth_service_mongo")
 _PASSWORD_CHECKED = "_flask_auth_service_mongo_password_checked"
+_CREATION_TIMES = "_flask_auth_service_mongo_creation_times"
 
 
 def _client() -> service.Client:
@@ -61,10 +63,20 @@ def _user_id(user_id: str) -> ObjectId:
             raise NotFound() from None
 
 
+class DateTime(graphene.DateTime):
+    """ISO 8601 in UTC with a ``Z``, as the REST answers write times."""
+
+    @staticmethod
+    def serialize(moment: datetime) -> str:
+        if not isinstance(moment, datetime):
+            raise GraphQLError(f"DateTime cannot represent value: {moment!r}")
+        return sessions.iso(moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment) or ""
+
+
 class Role(graphene.ObjectType):
     id = graphene.ID(required=True)
     name = graphene.String(required=True)
-    permissions = graphene.JSONString()
+    permissions = GenericScalar(description="the role's permissions, a JSON object")
 
 
 class User(graphene.ObjectType):
@@ -75,7 +87,12 @@ class User(graphene.ObjectType):
     role = graphene.Field(Role)
     active = graphene.Boolean()
     change_password = graphene.Boolean()
-    created_at = graphene.DateTime()
+    created_at = DateTime()
+
+    @staticmethod
+    def resolve_created_at(user: models.User, info: GraphQLResolveInfo) -> Optional[datetime]:
+        known = g.get(_CREATION_TIMES) or {}
+        return known[user.pk] if user.pk in known else user.creation_time()
 
     @staticmethod
     def resolve_role(user: models.User, info: GraphQLResolveInfo) -> Optional[models.Role]:
@@ -209,7 +226,8 @@ class RefreshToken(graphene.Mutation):
     access_token = graphene.String()
     token_type = graphene.String()
     refresh_token = graphene.String()
-    expires_in = graphene.Int()
+    expires_in = graphene.Int(description="the access token's lifetime, in minutes")
+    expires_at = graphene.Int(description="the access token's expiry, in Unix seconds")
     change_password = graphene.Boolean()
     role = graphene.String()
     csrf_token = graphene.String()
@@ -241,7 +259,10 @@ class Query(graphene.ObjectType):
     def resolve_users(
         root: Any, info: GraphQLResolveInfo, limit: Optional[int], offset: Optional[int]
     ) -> list[models.User]:
-        return service.list_users(_actor(), limit, offset)
+        users = service.list_users(_actor(), limit, offset)
+        # One read of user_meta for the page, not one a user.
+        setattr(g, _CREATION_TIMES, models.creation_times([user.pk for user in users]))
+        return users
 
     @staticmethod
     def resolve_roles(root: Any, info: GraphQLResolveInfo) -> list[models.Role]:

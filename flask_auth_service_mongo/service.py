@@ -66,6 +66,7 @@ class TokenPair:
             "token_type": "Bearer",
             "refresh_token": self.refresh_token,
             "expires_in": round((self.access_expires_at - self.issued_at).total_seconds() / 60),
+            "expires_at": _epoch(self.access_expires_at),
             "change_password": self.change_password,
             "role": self.role,
         }
@@ -311,6 +312,9 @@ def end_sessions(
         ended = store.end_listed(user_id, session_ids) if session_ids else []
     else:
         ended = store.end_all(user_id, keep=keep)
+    if session_ids is None or session_ids:
+        # 0.1.8's tokens go too, so that a rollback cannot revive them.
+        store.delete_legacy_tokens(user_id)
     if ended and reason != "logout":
         signals.send(signals.sessions_ended, user_id=user_id, session_ids=ended, reason=reason)
     return ended

@@ -14,7 +14,7 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
-from bson import ObjectId
+from bson import DBRef, ObjectId
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 
@@ -22,6 +22,8 @@ from . import mirror
 from .database import ACKNOWLEDGED, RawDocument, access_collection
 
 COLLECTION = "session"
+#: 0.1.8's sessions: ``{uuid_access, uuid_refresh, user: DBRef("user", id), created_at}``.
+LEGACY_TOKENS = "whitelist_token"
 USER_AGENT_MAX = 256
 IP_MAX = 64
 CHECK_FIELDS = {
@@ -39,6 +41,11 @@ def utcnow() -> datetime:
     """Now, as the naive UTC datetime MongoDB stores (millisecond precision)."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def iso(moment: Optional[datetime]) -> Optional[str]:
+    """A stored (naive UTC) time as every answer writes it: ISO 8601 with a ``Z``."""
+    return moment.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
 
 
 def collection() -> Collection[RawDocument]:
@@ -164,6 +171,18 @@ def end_all(user_id: ObjectId, keep: Optional[str] = None) -> list[str]:
     finally:
         mirror.evict_user_sessions(user_id)  # ``keep`` too: it is read again
     return ids
+
+
+def delete_legacy_tokens(user_id: ObjectId) -> int:
+    """Delete the 0.1.8 ``whitelist_token`` documents of ``user_id``.
+
+    This version never accepts them, but 0.1.8 would again after a rollback:
+    every session that ends takes them along. Returns how many. (The
+    collection has no index on ``user``: it only shrinks after the upgrade,
+    and may be dropped whenever 0.1.8's users may sign in again.)
+    """
+    tokens = access_collection(LEGACY_TOKENS)
+    return tokens.delete_many({"user": DBRef("user", user_id)}).deleted_count
 
 
 def end_listed(user_id: ObjectId, session_ids: list[str]) -> list[str]:

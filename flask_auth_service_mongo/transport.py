@@ -17,9 +17,9 @@ import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from flask import Response, after_this_request, current_app, request
+from flask import Response, after_this_request, request
 
-from .errors import AuthError, CSRFFailed
+from .errors import AuthError, CSRFFailed, json_text
 from .state import get_state
 from .tokens import ACCESS
 
@@ -188,7 +188,7 @@ def answer(body: dict[str, Any], status: int, pair: Optional[TokenPair] = None, 
     carrying the cookies of ``pair`` (or clearing them when ``clear``)."""
     if not cookies_enabled():
         return body, status
-    response = current_app.make_response((body, status))
+    response = Response(json_text(body), status, mimetype="application/json")  # as every body is written
     if pair is not None:
         attach_tokens(response, pair)
     if clear:

@@ -1,10 +1,17 @@
 """flask auth_mongo ...: roles, users, sessions."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import jwt
 import pytest
 from conftest import SECRET, bearer
 
 from flask_auth_service_mongo.models import Role, Session, User
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -119,3 +126,41 @@ def test_a_database_that_cannot_be_reached_is_a_one_line_error(unreachable_app, 
     result = unreachable_app.test_cli_runner().invoke(args=["auth_mongo", *args])
     assert result.exit_code != 0
     assert result.output.strip() == "Error: database error: ServerSelectionTimeoutError"
+
+
+def test_the_in_memory_backend_outside_testing_is_refused_with_a_one_line_reason(make_app):
+    app = make_app(TESTING=False, MONGODB_URI="mongomock://localhost/cli_refused")
+    result = app.test_cli_runner().invoke(args=["auth_mongo", "role-new", "-n", "editor"])
+    assert result.exit_code != 0
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: ") and "set MONGODB_URI" in line
+    assert Role.objects.count() == 0
+
+
+def flask_cli(*args, **env):
+    """``flask --app examples.app ...`` in a process of its own, as a user types it."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "SECRET_KEY") and "FLASK" not in k}
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "examples.app", *args],
+        cwd=ROOT,
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_cli_on_the_in_memory_demo_says_to_set_mongodb_uri():
+    result = flask_cli("auth_mongo", "role-new", "-n", "editor")
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert "in-memory backend" in line and "set MONGODB_URI" in line
+
+
+def test_a_configuration_error_met_by_a_cli_command_is_one_line_not_a_traceback():
+    result = flask_cli("auth_mongo", "role-new", "-n", "editor", MONGODB_URI="mongodb://127.0.0.1:1/nowhere")
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip() == "Error: AUTH_SECRET_KEY is not set (nor Flask's SECRET_KEY): tokens cannot be signed"
+    )
+    assert "Traceback" not in result.stdout + result.stderr

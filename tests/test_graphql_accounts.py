@@ -172,7 +172,7 @@ def test_me_users_and_roles_never_expose_a_password_hash(client, admin_token, bo
         "data": {
             "me": {"username": "alice", "role": {"name": "admin"}},
             "users": [{"username": "alice"}, {"username": "bob"}],
-            "roles": [{"name": "admin", "permissions": "{}"}, {"name": "staff", "permissions": "{}"}],
+            "roles": [{"name": "admin", "permissions": {}}, {"name": "staff", "permissions": {}}],
         }
     }
     assert Role.objects.count() == 2

@@ -20,6 +20,7 @@ def test_right_credentials_and_role_answer_the_token_pair(client, make_user):
         "token_type",
         "refresh_token",
         "expires_in",
+        "expires_at",
         "change_password",
         "role",
     }
@@ -31,6 +32,7 @@ def test_right_credentials_and_role_answer_the_token_pair(client, make_user):
     claims = jwt.decode(data["token"], SECRET, algorithms=["HS256"])
     assert claims["type"] == "access"
     assert claims["exp"] - claims["iat"] == 3600
+    assert data["expires_at"] == claims["exp"]  # Unix seconds, beside expires_in in minutes
     refresh = jwt.decode(data["refresh_token"], SECRET, algorithms=["HS256"])
     assert refresh["type"] == "refresh"
     assert refresh["exp"] - refresh["iat"] == 10080 * 60
