@@ -6,7 +6,6 @@ workers follow on their own.
 Every wait is bounded (``wire_server.wait_for``); nothing asserts a duration.
 """
 
-import contextlib
 import json
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pymongo import monitoring
 from pymongo.errors import OperationFailure
 from test_graphql_update_password import UPDATE
 from test_wire_outage import UNAVAILABLE, wait_until_answered
-from wire_server import ROOT, SERVER_COMMAND, WireServer, wait_for
+from wire_server import ROOT, SERVER_COMMAND, CommandLog, WireServer, wait_for
 
 from flask_auth_service_mongo import sessions
 from flask_auth_service_mongo.models import Role, User
@@ -36,36 +35,9 @@ WAIT_SECONDS = 15
 STREAM_COMMANDS = {"aggregate", "getMore", "killCursors"}
 
 
-class CommandLog(monitoring.CommandListener):
-    """The commands requests send while ``recording()`` is open (the stream's excluded)."""
-
-    def __init__(self):
-        self.active = False
-        self.commands = []
-
-    def started(self, event):
-        if self.active and event.command_name not in STREAM_COMMANDS:
-            self.commands.append((event.command_name, event.command.get(event.command_name)))
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
-    @contextlib.contextmanager
-    def recording(self):
-        self.commands = []
-        self.active = True
-        try:
-            yield self.commands
-        finally:
-            self.active = False
-
-
 @pytest.fixture(scope="module")
 def command_log():
-    log = CommandLog()
+    log = CommandLog(ignored=STREAM_COMMANDS)
     monitoring.register(log)
     return log
 

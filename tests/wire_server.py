@@ -9,6 +9,7 @@ answers and prints its version.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import pymongo
+from pymongo import monitoring
 from pymongo.errors import PyMongoError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +38,36 @@ APP_SCRIPT = (
     "import json, sys, waitress; from examples.app import create_app; "
     "waitress.serve(create_app(json.loads(sys.argv[2])), listen=sys.argv[1], threads=8, _quiet=True)"
 )
+
+
+class CommandLog(monitoring.CommandListener):
+    """The commands sent while ``recording()`` is open, as (name, collection),
+    but for those named in ``ignored``. Register it before the app creates its
+    client (pymongo cannot unregister it: it stays idle outside ``recording()``)."""
+
+    def __init__(self, ignored: frozenset = frozenset()):
+        self.ignored = ignored
+        self.active = False
+        self.commands: list = []
+
+    def started(self, event):
+        if self.active and event.command_name not in self.ignored:
+            self.commands.append((event.command_name, event.command.get(event.command_name)))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+    @contextlib.contextmanager
+    def recording(self):
+        self.commands = []
+        self.active = True
+        try:
+            yield self.commands
+        finally:
+            self.active = False
 
 
 def free_port() -> int:
