@@ -143,17 +143,18 @@ def test_0_1_8_reads_and_logs_in_everyone_after_this_version_wrote_and_revoked(l
     old_token = old_login[1]
 
     # 2. This version: the old user logs in, logs out everywhere; admins write users every way.
-    app = make_app()
+    app = make_app(AUTH_ADMIN_ROLES="owner,admin")  # alice outranks oldie, whom she resets
     client, runner = app.test_client(), app.test_cli_runner()
     ours = client.post("/admin/login", json={"username": "oldie", "password": "old-password"})
     assert ours.status_code == 200
     assert client.post("/admin/logout-all", headers=bearer(ours.json["data"]["token"])).status_code == 200
     for args in (
         ["role-new", "-n", "staff", "-p", '{"users": "read"}'],
-        ["user-new", "-r", "admin", "-u", "Alice", "--password", ALICE_PASSWORD],
+        ["role-new", "-n", "owner"],
+        ["user-new", "-r", "owner", "-u", "Alice", "--password", ALICE_PASSWORD],
     ):
         assert runner.invoke(args=["auth_mongo", *args]).exit_code == 0
-    admin = client.post("/admin/login", json={"username": "alice", "password": ALICE_PASSWORD}).json["data"]["token"]
+    admin = client.post("/plain/login", json={"username": "alice", "password": ALICE_PASSWORD}).json["data"]["token"]
     carol = {"username": "carol", "password": "carols-secret", "password_confirmed": "carols-secret", "role": "staff"}
     carol_id = graphql(client, CREATE, admin, {"input": carol}).json["data"]["create_user"]["user"]["id"]
     assert graphql(client, UPDATE, admin, {"input": {"id": carol_id, "change_password": True}}).status_code == 200
@@ -170,8 +171,8 @@ def test_0_1_8_reads_and_logs_in_everyone_after_this_version_wrote_and_revoked(l
         ["login", "oldie", reset],
     )
     users, roles = read
-    assert users == [["alice", "admin", True, False], ["carol", "staff", True, True], ["oldie", "admin", True, True]]
-    assert roles == [["admin", {}], ["staff", {"users": "read"}]]
+    assert users == [["alice", "owner", True, False], ["carol", "staff", True, True], ["oldie", "admin", True, True]]
+    assert roles == [["admin", {}], ["owner", {}], ["staff", {"users": "read"}]]
     assert me_old[0] == 401
     assert [alice[0], carol_in[0], oldie_in[0]] == [200, 200, 200]
     [me_alice] = legacy(uri, ["me", alice[1]])
