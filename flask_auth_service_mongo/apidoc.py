@@ -112,40 +112,47 @@ class Docs:
             "AuthTokenPair", {"message": fields.String(example="ok"), "data": fields.Nested(data)}
         )
 
+    def _operation(self, view: Callable[..., Any], body: Any, responses: dict[str, Any]) -> Callable[..., Any]:
+        """``view`` documented through restx's ``doc``: its body and answers."""
+        return self.api.doc(expect=[body], responses=responses)(view)  # type: ignore[no-any-return]  # untyped restx
+
     def login(self, view: Callable[..., Any]) -> Callable[..., Any]:
         """Document a login operation (``api_rest.login``)."""
-        return self.api.doc(  # type: ignore[no-any-return]  # flask-restx is untyped
-            expect=[self.login_body],
-            responses={
+        return self._operation(
+            view,
+            self.login_body,
+            {
                 "200": ("Logged in: a new session and its tokens", self.token_pair),
                 "400": ("bad_request (the body) or bad_credentials", self.error),
                 "429": ("too_many_attempts: retry after Retry-After seconds", self.error),
                 "503": (UNAVAILABLE, self.error),
             },
-        )(view)
+        )
 
     def refresh(self, view: Callable[..., Any]) -> Callable[..., Any]:
         """Document a refresh operation (``api_rest.refresh``)."""
-        return self.api.doc(  # type: ignore[no-any-return]  # flask-restx is untyped
-            expect=[self.refresh_body],
-            responses={
+        return self._operation(
+            view,
+            self.refresh_body,
+            {
                 "200": ("A new pair of the same session", self.token_pair),
                 "400": ("bad_request (the body)", self.error),
                 "401": ("Invalid, expired or already spent refresh token", self.error),
                 "503": (UNAVAILABLE, self.error),
             },
-        )(view)
+        )
 
     def reauthenticate(self, view: Callable[..., Any]) -> Callable[..., Any]:
         """Document a reauthentication (``api_rest.reauthenticate``, guarded)."""
-        return self.api.doc(  # type: ignore[no-any-return]  # flask-restx is untyped
-            expect=[self.reauthenticate_body],
-            responses={
+        return self._operation(
+            view,
+            self.reauthenticate_body,
+            {
                 "200": "The session counts as freshly authenticated",
                 "400": ("bad_request (the body) or bad_credentials", self.error),
                 "429": ("too_many_attempts: retry after Retry-After seconds", self.error),
             },
-        )(view)
+        )
 
 
 def document(api: Union[Api, Namespace]) -> Docs:

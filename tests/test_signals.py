@@ -1,6 +1,7 @@
 """Blinker signals: each event is sent once, with the app as sender and the
 documented arguments, from every path where it happens."""
 
+import contextlib
 import datetime
 import logging
 
@@ -30,6 +31,14 @@ def events(app):
     yield sent
     for name, receiver in zip(NAMES, receivers):
         getattr(signals, name).disconnect(receiver, app)
+
+
+@contextlib.contextmanager
+def recorded(signal, app):
+    """The arguments of every ``signal`` that ``app`` sends within the block."""
+    sent = []
+    with signal.connected_to(lambda sender, **kwargs: sent.append(kwargs), app):
+        yield sent
 
 
 def ended(events):
@@ -64,13 +73,11 @@ def test_a_failed_login_sends_login_failed_for_known_and_unknown_users(client, a
 def test_a_locked_out_login_sends_login_failed_with_its_reason(make_app, make_user):
     app = make_app(AUTH_LOGIN_MAX_ATTEMPTS=1)
     make_user()
-    sent = []
-    signals.login_failed.connect(receiver := lambda sender, **kw: sent.append(kw), app)
-    client = app.test_client()
-    client.post("/admin/login", json={"username": "alice", "password": "wrong password"})
-    assert client.post("/admin/login", json={"username": "alice", "password": PASSWORD}).status_code == 429
-    assert [e["reason"] for e in sent] == ["bad_credentials", "locked_out"]
-    signals.login_failed.disconnect(receiver, app)
+    with recorded(signals.login_failed, app) as sent:
+        client = app.test_client()
+        client.post("/admin/login", json={"username": "alice", "password": "wrong password"})
+        assert client.post("/admin/login", json={"username": "alice", "password": PASSWORD}).status_code == 429
+        assert [e["reason"] for e in sent] == ["bad_credentials", "locked_out"]
 
 
 def test_a_logout_sends_user_logged_out_and_no_sessions_ended(client, pair, events):
@@ -163,30 +170,26 @@ def test_a_replayed_refresh_token_ends_its_session_as_refresh_reuse(client, pair
 def test_an_idle_session_ends_as_idle(make_app, make_user):
     app = make_app(AUTH_SESSION_IDLE_MINUTES=30)
     make_user()
-    sent = []
-    signals.sessions_ended.connect(receiver := lambda sender, **kw: sent.append(kw), app)
-    client = app.test_client()
-    start = datetime.datetime.now(datetime.timezone.utc)
-    with freeze_time(start):
-        token = client.post("/admin/login", json={"username": "alice", "password": PASSWORD}).json["data"]["token"]
-    sid = Session.objects.get().pk
-    with freeze_time(start + datetime.timedelta(minutes=31)):
-        assert client.get("/admin/me", headers=bearer(token)).status_code == 401
-    assert [(e["session_ids"], e["reason"]) for e in sent] == [([sid], "idle")]
-    signals.sessions_ended.disconnect(receiver, app)
+    with recorded(signals.sessions_ended, app) as sent:
+        client = app.test_client()
+        start = datetime.datetime.now(datetime.timezone.utc)
+        with freeze_time(start):
+            token = client.post("/admin/login", json={"username": "alice", "password": PASSWORD}).json["data"]["token"]
+        sid = Session.objects.get().pk
+        with freeze_time(start + datetime.timedelta(minutes=31)):
+            assert client.get("/admin/me", headers=bearer(token)).status_code == 401
+        assert [(e["session_ids"], e["reason"]) for e in sent] == [([sid], "idle")]
 
 
 def test_the_session_limit_ends_sessions_as_session_limit(make_app, make_user):
     app = make_app(AUTH_MAX_SESSIONS_PER_USER=1)
     alice = make_user()
-    sent = []
-    signals.sessions_ended.connect(receiver := lambda sender, **kw: sent.append(kw), app)
-    client = app.test_client()
-    client.post("/admin/login", json={"username": "alice", "password": PASSWORD})
-    first = Session.objects.get().pk
-    client.post("/admin/login", json={"username": "alice", "password": PASSWORD})
-    assert [(e["user_id"], e["session_ids"], e["reason"]) for e in sent] == [(alice.pk, [first], "session_limit")]
-    signals.sessions_ended.disconnect(receiver, app)
+    with recorded(signals.sessions_ended, app) as sent:
+        client = app.test_client()
+        client.post("/admin/login", json={"username": "alice", "password": PASSWORD})
+        first = Session.objects.get().pk
+        client.post("/admin/login", json={"username": "alice", "password": PASSWORD})
+        assert [(e["user_id"], e["session_ids"], e["reason"]) for e in sent] == [(alice.pk, [first], "session_limit")]
 
 
 def test_a_receiver_that_raises_is_logged_and_changes_nothing(app, client, alice, caplog):
@@ -203,8 +206,6 @@ def test_a_receiver_that_raises_is_logged_and_changes_nothing(app, client, alice
 
 def test_a_receiver_connected_to_another_app_hears_nothing(make_app, client, login, alice):
     other = make_app()
-    sent = []
-    signals.user_logged_in.connect(receiver := lambda sender, **kw: sent.append(kw), other)
-    login()
-    signals.user_logged_in.disconnect(receiver, other)
+    with recorded(signals.user_logged_in, other) as sent:
+        login()
     assert sent == []
