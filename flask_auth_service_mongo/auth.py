@@ -221,20 +221,14 @@ def current_user() -> Optional[User]:
     if identity is None:
         return None
     if identity.user is None:
-        with unavailable_on_error():
-            user = cache.find_active_user(identity.user_id, identity.user_stamp, User.find_active)
-        if user is None:
-            raise Unauthorized()
-        identity = dataclasses.replace(identity, user=user)
+        identity = dataclasses.replace(identity, user=_load_user(identity))
         setattr(g, _IDENTITY, identity)
     return identity.user
 
 
-def verify_token(token: str) -> User:
-    """Full check of an access token; the active user it belongs to."""
-    if not isinstance(token, str) or not token:
-        raise Unauthorized()
-    identity = identify(token)
+def _load_user(identity: Identity) -> User:
+    """The active user behind ``identity`` (kept per process for its session's
+    user stamp); Unauthorized when it was deleted or disabled."""
     if identity.user is not None:
         return identity.user
     with unavailable_on_error():
@@ -242,6 +236,13 @@ def verify_token(token: str) -> User:
     if user is None:
         raise Unauthorized()
     return user
+
+
+def verify_token(token: str) -> User:
+    """Full check of an access token; the active user it belongs to."""
+    if not isinstance(token, str) or not token:
+        raise Unauthorized()
+    return _load_user(identify(token))
 
 
 def logout_user(user: User) -> int:
