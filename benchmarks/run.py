@@ -41,8 +41,8 @@ import apps
 from bson import ObjectId
 from pymongo import MongoClient, monitoring
 
+from flask_auth_service_mongo.clock import utcnow
 from flask_auth_service_mongo.passwords import check_password, hash_password
-from flask_auth_service_mongo.sessions import utcnow
 
 BARE = "bare Flask view"
 VIEWS = [  # row, path, token

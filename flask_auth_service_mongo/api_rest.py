@@ -1,6 +1,6 @@
 """REST helpers: each returns ``(body, status)`` for a view or a flask-restx Resource.
 
-They parse the request, call ``service`` and render its result; a refusal is
+They parse the request, call the flows (``signin``) and render the result; a refusal is
 the response of the app's handler for the ``AuthError``.
 """
 
@@ -12,24 +12,21 @@ from typing import Any, Callable, Union
 from flask import Response as FlaskResponse
 from flask import request
 
-from . import service, transport
+from . import signin, transport
 from .apidoc import AUTHORIZATIONS as AUTHORIZATIONS  # Swagger for flask-restx users
 from .apidoc import Docs as Docs
 from .apidoc import document as document
 from .auth import RoleSpec, allowed_roles, answers_refusals, authenticate, refusal_response
 from .bodies import read_json_body, read_json_object
+from .clock import iso
 from .errors import AuthError
-from .sessions import iso
+from .records import TokenPair
 from .state import get_state
 from .tokens import REFRESH
 
 #: ``(body, status)`` on success (a Response carrying the cookies when
 #: cookies are enabled); a refusal is the error's own response.
 Response = Union[tuple[dict[str, Any], int], FlaskResponse]
-
-
-def _client() -> service.Client:
-    return service.Client(request.remote_addr, request.user_agent.string)
 
 
 def not_cached(helper: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,7 +40,7 @@ def not_cached(helper: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _pair_answer(pair: service.TokenPair) -> Response:
+def _pair_answer(pair: TokenPair) -> Response:
     body = transport.shape_body({"message": "ok", "data": pair.as_data()}, pair.session_id)
     return transport.answer(body, 200, pair)
 
@@ -53,7 +50,9 @@ def _pair_answer(pair: service.TokenPair) -> Response:
 def login(role: RoleSpec = None) -> Response:
     """Check the credentials of the JSON body and open a session."""
     body = read_json_object(("username", "password"))
-    return _pair_answer(service.login(body["username"], body["password"], allowed_roles(role), _client()))
+    return _pair_answer(
+        signin.login(body["username"], body["password"], allowed_roles(role), transport.request_client())
+    )
 
 
 @not_cached
@@ -69,7 +68,7 @@ def refresh() -> Response:
     try:
         if from_cookie:
             transport.require_csrf(get_state().tokens.decode(refresh_token, REFRESH)["sid"])
-        pair = service.refresh(refresh_token)
+        pair = signin.refresh(refresh_token)
     except AuthError as error:
         if not (from_cookie and error.status == 401):
             raise
@@ -94,7 +93,7 @@ def _read_refresh_token() -> tuple[str, bool]:
 def logout() -> Response:
     """End the session of the request's token."""
     identity = authenticate()
-    service.logout(identity.user_id, identity.session_id)
+    signin.logout(identity.user_id, identity.session_id)
     clear = transport.cookie_session_ends(identity.user_id, identity.session_id)
     return transport.answer({"message": "ok"}, 200, clear=clear)
 
@@ -103,7 +102,7 @@ def logout() -> Response:
 def logout_all() -> Response:
     """End every session of the current user, this one included."""
     identity = authenticate()
-    ended = service.logout_all(identity.user_id)
+    ended = signin.logout_all(identity.user_id)
     clear = transport.cookie_session_ends(identity.user_id)
     return transport.answer({"message": "ok", "data": {"ended": ended}}, 200, clear=clear)
 
@@ -122,7 +121,7 @@ def sessions() -> Response:
             "user_agent": s.user_agent,
             "current": s.id == identity.session_id,
         }
-        for s in service.list_sessions(identity.user_id)
+        for s in signin.list_sessions(identity.user_id)
     ]
     return {"message": "ok", "data": data}, 200
 
@@ -134,7 +133,7 @@ def reauthenticate() -> Response:
     authenticated for ``auth.required(fresh=...)``."""
     identity = authenticate()
     body = read_json_object(("password",))
-    service.reauthenticate(identity.user_id, identity.session_id, body["password"], _client())
+    signin.reauthenticate(identity.user_id, identity.session_id, body["password"], transport.request_client())
     return {"message": "ok"}, 200
 
 
@@ -142,7 +141,7 @@ def reauthenticate() -> Response:
 def revoke_session(session_id: str) -> Response:
     """End one of the current user's own sessions; 404 for any other id."""
     identity = authenticate()
-    service.revoke_session(identity.user_id, session_id)
+    signin.revoke_session(identity.user_id, session_id)
     return transport.answer({"message": "ok"}, 200, clear=transport.cookie_session_ends(identity.user_id, session_id))
 
 

@@ -36,6 +36,8 @@ def _sessions_ended(app: Flask, user_id: Any, session_ids: list[str], reason: st
         log.info("%d sessions of user %s ended: %s (from %s)", len(session_ids), user_id, reason, _origin())
 
 
-signals.login_failed.connect(_login_failed)
-signals.user_logged_out.connect(_logged_out)
-signals.sessions_ended.connect(_sessions_ended)
+def connect() -> None:
+    """Connect the log lines to the signals of every app (again is harmless)."""
+    signals.login_failed.connect(_login_failed)
+    signals.user_logged_out.connect(_logged_out)
+    signals.sessions_ended.connect(_sessions_ended)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Optional, Union
 
@@ -17,11 +17,14 @@ from bson import ObjectId
 from flask import Flask, current_app, g
 from flask import Response as FlaskResponse
 
-from . import cache, service, sessions, transport
+from . import signin, transport
 from .apidoc import mark_guarded
+from .clock import utcnow
 from .database import unavailable_on_error
-from .errors import AuthError, Forbidden, FreshLoginRequired, PasswordChangeRequired, Unauthorized
+from .errors import AuthError, Unauthorized
 from .models import User
+from .policies import FreshLogin, PasswordChanged, Policy, RoleAllowed
+from .records import SessionRecord
 from .state import get_state
 from .tokens import ACCESS, subject_id
 from .transport import parse_authorization_header
@@ -42,10 +45,14 @@ class Identity:
     session_id: str
     role: Optional[str]
     change_password: bool
-    token: str
-    authenticated_at: Optional[datetime] = None  # the session's last password check
-    user: Optional[User] = None  # loaded on demand (at once without sessions)
-    user_stamp: Optional[str] = None  # the session's version of its user
+    authenticated_at: Optional[datetime] = None  # the session's last check of the credentials
+    last_used_at: Optional[datetime] = None
+    amr: tuple[str, ...] = ("pwd",)
+    acr: str = "aal1"
+    kind: str = "session"  # or "pat", a personal access token
+    scopes: frozenset[str] = frozenset()
+    record: Optional[SessionRecord] = field(default=None, repr=False)
+    user: Optional[User] = field(default=None, repr=False)  # loaded on demand (at once without sessions)
 
 
 def allowed_roles(role: RoleSpec) -> Optional[frozenset[str]]:
@@ -55,7 +62,8 @@ def allowed_roles(role: RoleSpec) -> Optional[frozenset[str]]:
 
 
 def identify(token: str) -> Identity:
-    """Check ``token`` and its session; the identity behind it."""
+    """Check ``token`` and its session (with its user and role as they are
+    now, and the app's policies); the identity behind it."""
     state = get_state()
     claims = state.tokens.decode(token, ACCESS)
     user_id = subject_id(claims)
@@ -64,23 +72,33 @@ def identify(token: str) -> Identity:
             user = User.find_active(user_id)
             if user is None:
                 raise Unauthorized()
-            return Identity(user_id, claims["sid"], user.role_name, bool(user.change_password), token, user=user)
-        now = sessions.utcnow()
-        session = sessions.find_live(claims["sid"], user_id, now)
-        if session is None or service.end_if_idle(user_id, claims["sid"], session.get("last_used_at"), now):
+            return Identity(user_id, claims["sid"], user.role_name, bool(user.change_password), user=user)
+        now = utcnow()
+        record = state.store.find_live(claims["sid"], user_id, now)
+        if record is None:
             state.tokens.forget(token)
             raise Unauthorized()
-        sessions.touch(
-            claims["sid"], user_id, session.get("last_used_at"), now, state.settings.last_used_interval_seconds
-        )
+        identity = identity_of(record)
+        for policy in state.policies:
+            policy.check(identity, now)
+        state.store.touch(record, now, state.settings.last_used_interval_seconds)
+    return identity
+
+
+def identity_of(record: SessionRecord) -> Identity:
+    """The identity a live session stands for."""
     return Identity(
-        user_id,
-        claims["sid"],
-        session.get("role"),
-        bool(session.get("change_password")),
-        token,
-        session.get("authenticated_at"),
-        user_stamp=session.get("user_stamp"),
+        record.user_id,
+        record.session_id,
+        record.role,
+        record.change_password,
+        record.authenticated_at,
+        record.last_used_at,
+        record.amr,
+        record.acr,
+        record.kind,
+        record.scopes,
+        record,
     )
 
 
@@ -122,6 +140,31 @@ def freshness(fresh: Freshness) -> Optional[timedelta]:
     return window
 
 
+def route_policies(
+    roles: Optional[frozenset[str]], require_password_change: Optional[bool], fresh: Optional[timedelta]
+) -> list[Policy]:
+    """The policies of a guarded route (``require_password_change`` None:
+    ``AUTH_REQUIRE_PASSWORD_CHANGE``, read when the route is checked)."""
+    chosen: list[Policy] = []
+    if roles is not None:
+        chosen.append(RoleAllowed(roles))
+    if require_password_change is None:
+        chosen.append(_DefaultPasswordChange())
+    elif require_password_change:
+        chosen.append(PasswordChanged())
+    if fresh is not None:
+        chosen.append(FreshLogin(fresh))
+    return chosen
+
+
+class _DefaultPasswordChange(PasswordChanged):
+    """``PasswordChanged`` when the app's ``AUTH_REQUIRE_PASSWORD_CHANGE`` is on."""
+
+    def check(self, identity: Identity, now: datetime) -> None:
+        if get_state().settings.require_password_change:
+            super().check(identity, now)
+
+
 def authorize(
     identity: Identity,
     roles: Optional[frozenset[str]],
@@ -131,16 +174,14 @@ def authorize(
     """Refuse ``identity`` unless its role is in ``roles`` (None: any role),
     when required (default ``AUTH_REQUIRE_PASSWORD_CHANGE``) it need not change
     its password first, and its password was checked within ``fresh``."""
-    if roles is not None and identity.role not in roles:
-        raise Forbidden()
-    if require_password_change is None:
-        require_password_change = get_state().settings.require_password_change
-    if require_password_change and identity.change_password:
-        raise PasswordChangeRequired()
-    if fresh is not None:
-        checked = identity.authenticated_at
-        if checked is None or sessions.utcnow() - checked > fresh:
-            raise FreshLoginRequired()
+    check_policies(identity, route_policies(roles, require_password_change, fresh))
+
+
+def check_policies(identity: Identity, policies: list[Policy]) -> None:
+    """Run each of ``policies`` on ``identity``; the first refusal is raised."""
+    now = utcnow()
+    for policy in policies:
+        policy.check(identity, now)
 
 
 def verify_request(
@@ -166,12 +207,13 @@ def required(
     401/403 answers in Swagger.
     """
     roles, window = allowed_roles(role), freshness(fresh)
+    policies = route_policies(roles, require_password_change, window)
 
     def decorator(view: ViewFunc) -> ViewFunc:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                authorize(authenticate(), roles, require_password_change, window)
+                check_policies(authenticate(), policies)
             except AuthError as error:
                 return refusal_response(error)
             return current_app.ensure_sync(view)(*args, **kwargs)
@@ -227,15 +269,14 @@ def current_user() -> Optional[User]:
 
 
 def _load_user(identity: Identity) -> User:
-    """The active user behind ``identity`` (kept per process for its session's
-    user stamp); Unauthorized when it was deleted or disabled."""
+    """The user behind ``identity``, as its session check read it (a new
+    object for each request); Unauthorized when it is gone."""
     if identity.user is not None:
         return identity.user
-    with unavailable_on_error():
-        user: Optional[User] = cache.find_active_user(identity.user_id, identity.user_stamp, User.find_active)
-    if user is None:
+    record = identity.record
+    if record is None:
         raise Unauthorized()
-    return user
+    return User.from_stored(record.user, record.role_document)
 
 
 def verify_token(token: str) -> User:
@@ -247,7 +288,7 @@ def verify_token(token: str) -> User:
 
 def logout_user(user: User) -> int:
     """End every session of ``user`` (admin use); returns how many ended."""
-    return service.logout_user(user.pk)
+    return signin.logout_all(user.pk)
 
 
 __all__ = [

@@ -1,5 +1,4 @@
-"""Bounded in-process caches whose fills never undo an eviction, and the
-cache of loaded users that serves ``auth.current_user()``.
+"""A bounded in-process cache whose fills never undo an eviction.
 
 A fill is announced (``begin``) before its database read and lands
 (``fill``) only if no eviction of that key happened in between: a read that
@@ -12,14 +11,6 @@ import itertools
 import threading
 from collections import OrderedDict
 from typing import Any, Callable, Hashable, Optional
-
-import mongoengine
-from bson import ObjectId
-
-#: A loaded ``models.User`` (not imported: models imports sessions, which imports this).
-User = Any
-
-USERS_MAX = 10_000
 
 
 class GuardedLRU:
@@ -110,49 +101,3 @@ class GuardedLRU:
                 members.discard(key)
                 if not members:
                     del self.groups[name]
-
-
-#: (database name, user id, user stamp) -> User: each session of a user has
-#: its own stamp until the user changes.
-LOADED_USERS = GuardedLRU(USERS_MAX, group=lambda user: user.pk)
-
-
-def remember_user(user: User, stamp: Optional[str]) -> None:
-    """Keep ``user`` as loaded for sessions carrying ``stamp`` (a login's own)."""
-    if stamp is not None:
-        key = (mongoengine.get_db().name, user.pk, stamp)
-        LOADED_USERS.fill(key, LOADED_USERS.begin(key), user)
-
-
-def find_active_user(
-    user_id: ObjectId, stamp: Optional[str], load: Callable[[ObjectId], Optional[User]]
-) -> Optional[User]:
-    """The active user of the session whose user stamp is ``stamp``.
-
-    Every change of a user or role through the library gives its sessions a
-    new stamp, so a user loaded under the same stamp is still what MongoDB
-    holds. ``load`` reads the active user (``User.find_active``). The returned
-    object is shared: change it only to save it.
-    """
-    if stamp is None:  # sessions written before stamps existed
-        return load(user_id)
-    key = (mongoengine.get_db().name, user_id, stamp)
-    user = LOADED_USERS.get(key)
-    if user is not None:
-        return user
-    token = LOADED_USERS.begin(key)
-    user = load(user_id)
-    if user is not None:
-        user.role_name  # noqa: B018 - load the role now, not on a shared object later
-        LOADED_USERS.fill(key, token, user)
-    return user
-
-
-def forget_user(user_id: ObjectId) -> None:
-    """Drop every loaded version of a user (changed around the models)."""
-    LOADED_USERS.evict_group(user_id)
-
-
-def forget_users(database_name: str) -> None:
-    """Drop every loaded user of a database (a role changed around the models)."""
-    LOADED_USERS.evict_where(lambda key, _: isinstance(key, tuple) and key[0] == database_name)

@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from mongoengine.errors import NotUniqueError
 
-from . import compat, service
+from . import accounts, compat, signin
 from .database import MOCK_SCHEME, database_failure, unavailable_on_error
 from .errors import AuthError, PolicyError, ServiceUnavailable
 from .models import Role, User, normalize_username
@@ -80,7 +80,7 @@ def user_new(role_name: str, username: str, password: str | None) -> None:
         username = normalize_username(username, get_state().settings.username_min_length)
         if password is None:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        service.create_user(None, username, password, role_name)
+        accounts.create_user(None, username, password, role_name)
     click.echo(f"user {username!r} created with role {role_name!r}")
 
 
@@ -92,16 +92,16 @@ def logout_user(username: str) -> None:
         user = User.find_by_username(username)
         if user is None:
             fail(f"user {username!r} does not exist")
-        ended = service.logout_user(user.pk)
+        ended = signin.logout_all(user.pk)
     click.echo(f"{ended} session(s) of {user.username!r} ended")
 
 
 @group.command("clear-tokens")
-@click.option("--forced", is_flag=True, help="Remove every session, not only the expired ones.")
+@click.option("-f", "--forced", is_flag=True, help="End every session, not only the expired ones.")
 def clear_tokens(forced: bool) -> None:
     """Remove expired sessions (MongoDB's TTL index also does, lazily)."""
     with _command_errors():
-        removed = service.clear_sessions(forced=forced)
+        removed = accounts.clear_sessions(forced=forced)
     click.echo(f"{removed} session(s) removed")
 
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from typing import Any, Iterator, Optional
 
 import mongoengine
+from flask import has_app_context
 from mongoengine.errors import NotUniqueError, OperationError
-from pymongo import ReadPreference
+from pymongo import MongoClient, ReadPreference
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from .errors import ServiceUnavailable
+from .state import current_app_state
 
 #: A document as pymongo reads and writes it.
 RawDocument = dict[str, Any]
@@ -28,25 +31,62 @@ PRIMARY = ReadPreference.PRIMARY
 MOCK_SCHEME = "mongomock://"
 
 
-_handles: dict[str, tuple[Database[RawDocument], Collection[RawDocument]]] = {}
+def open_database(uri: str, timeout_ms: int) -> Database[RawDocument]:
+    """The database of ``uri`` through a client of this process (one per URI
+    and timeout, shared by the apps that name it; a new one after a fork)."""
+    key = (uri, timeout_ms, os.getpid())
+    client = _clients.get(key)
+    if client is None:
+        client = _clients[key] = _new_client(uri, timeout_ms)
+    database: Database[RawDocument] = client.get_database(uri_database_name(uri))
+    return database
+
+
+_clients: dict[tuple[str, int, int], Any] = {}
+
+
+def uri_database_name(uri: str) -> str:
+    """The database a (validated) ``MONGODB_URI`` names."""
+    address = uri[len(MOCK_SCHEME) :] if uri.startswith(MOCK_SCHEME) else uri.split("://", 1)[1]
+    return address.split("?", 1)[0].split("/", 1)[1]
+
+
+def _new_client(uri: str, timeout_ms: int) -> Any:
+    if uri.startswith(MOCK_SCHEME):
+        return in_memory_client_class()("mongodb://" + uri[len(MOCK_SCHEME) :], uuidRepresentation="standard")
+    return MongoClient(
+        uri,
+        uuidRepresentation="standard",
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms,
+    )
+
+
+def current_database() -> Database[RawDocument]:
+    """The database of the current app, else (a script, outside any app)
+    mongoengine's default one."""
+    state = current_app_state() if has_app_context() else None
+    if state is not None:
+        return state.database
+    database: Database[RawDocument] = mongoengine.get_db()
+    return database
 
 
 def access_collection(name: str) -> Collection[RawDocument]:
-    """Collection ``name`` of the models' database, with journaled majority
-    writes and primary reads (the handle is kept while the database is)."""
-    db = mongoengine.get_db()
-    handle = _handles.get(name)
-    if handle is None or handle[0] is not db:
-        handle = _handles[name] = (db, db.get_collection(name, write_concern=JOURNALED, read_preference=PRIMARY))
-    return handle[1]
+    """Collection ``name`` of the current database, with journaled majority
+    writes and primary reads."""
+    return journaled(current_database(), name)
 
 
-def connect(uri: str, timeout_ms: int) -> None:
-    """(Re)connect mongoengine's default alias to ``uri``.
+def journaled(database: Database[RawDocument], name: str) -> Collection[RawDocument]:
+    """Collection ``name`` with journaled majority writes and primary reads."""
+    return database.get_collection(name, write_concern=JOURNALED, read_preference=PRIMARY)
 
-    mongoengine keeps one registry per process, so the last application
-    initialised decides the database of the models (one database a process).
-    """
+
+def connect_default(uri: str, timeout_ms: int) -> None:
+    """Point mongoengine's default alias at ``uri``: what the models use
+    outside any application (a script); inside one, each app's own database."""
     mongoengine.disconnect()
     if uri.startswith(MOCK_SCHEME):
         host = "mongodb://" + uri[len(MOCK_SCHEME) :]

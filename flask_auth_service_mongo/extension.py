@@ -8,9 +8,10 @@ import time
 from flask import Flask
 from pymongo.errors import PyMongoError
 
-from . import cli, config, database, mirror, models, throttle
+from . import audit, cli, config, database, mirror, models, policies, propagation, throttle
 from .errors import AuthError, render
 from .state import EXTENSION_KEY, State, get_state
+from .store import SessionStore
 from .tokens import TokenCodec
 
 log = logging.getLogger("flask_auth_service_mongo")
@@ -32,14 +33,25 @@ class AuthService:
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("AuthService is already registered on this application")
         settings = config.load(app)
-        database.connect(settings.mongodb_uri, settings.mongodb_timeout_ms)
-        if not _create_indexes():
-            # The app still starts (and answers 503) while MongoDB is down,
-            # and creates the indexes once it answers again.
-            app.before_request(_IndexRetry())
+        db = database.open_database(settings.mongodb_uri, settings.mongodb_timeout_ms)
+        database.connect_default(settings.mongodb_uri, settings.mongodb_timeout_ms)
         tokens = TokenCodec(settings.keys, settings.leeway_seconds, settings.token_cache_size)
-        session_cache = settings.session_cache and mirror.supported(settings.mongodb_uri)
-        app.extensions[EXTENSION_KEY] = State(settings, tokens, session_cache)
+        store = SessionStore(
+            db,
+            cache=settings.session_cache and mirror.supported(settings.mongodb_uri, db),
+            cache_max_lag_ms=settings.session_cache_max_lag_ms,
+            cache_size=settings.session_cache_size,
+            timeout_ms=settings.mongodb_timeout_ms,
+        )
+        session_policies = policies.app_policies(store, settings.session_idle_minutes, settings.max_sessions_per_user)
+        app.extensions[EXTENSION_KEY] = State(settings, tokens, db, store, session_policies)
+        propagation.connect()
+        audit.connect()
+        with app.app_context():
+            if not _create_indexes():
+                # The app still starts (and answers 503) while MongoDB is down,
+                # and creates the indexes once it answers again.
+                app.before_request(_IndexRetry())
         app.register_error_handler(AuthError, render)
         app.cli.add_command(cli.group)
 

@@ -21,15 +21,14 @@ import time
 from datetime import datetime
 from typing import Any, Callable, Mapping, Optional
 
-import mongoengine
 from bson import ObjectId
 from pymongo.change_stream import ChangeStream
 from pymongo.database import Database
 from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
 
-from . import cache
+from .cache import GuardedLRU
 from .database import MOCK_SCHEME, RawDocument
-from .state import get_state
+from .records import SessionRecord
 
 log = logging.getLogger("flask_auth_service_mongo")
 
@@ -64,7 +63,7 @@ class Mirror:
         self.max_lag = max_lag_ms / 1000
         # Well under the bound, and under the socket timeout of the client.
         self.await_ms = max(5, min(max_lag_ms // 5, timeout_ms // 2))
-        self.sessions = cache.GuardedLRU(size, group=lambda session: session["user"])
+        self.sessions = GuardedLRU(size, group=lambda record: record.user_id)
         self.confirmed = NEVER  # monotonic time the last answered getMore was sent
         self.resume_token: Optional[Mapping[str, Any]] = None
         self.unsupported = False
@@ -77,13 +76,13 @@ class Mirror:
         return time.monotonic() - self.confirmed <= self.max_lag
 
     def find_live(
-        self, session_id: str, user_id: ObjectId, now: datetime, read: Callable[[], Optional[RawDocument]]
-    ) -> Optional[RawDocument]:
+        self, session_id: str, user_id: ObjectId, now: datetime, read: Callable[[], Optional[SessionRecord]]
+    ) -> Optional[SessionRecord]:
         """The live session from the mirror while it is trusted, else ``read()``
         (which fills the mirror)."""
-        hit = self.sessions.get(session_id)
+        hit: Optional[SessionRecord] = self.sessions.get(session_id)
         if hit is not None and self.trusted():
-            return hit if hit["user"] == user_id and hit["expires_at"] > now else None
+            return hit if hit.user_id == user_id and hit.expires_at > now else None
         token = self.sessions.begin(session_id)
         # Checked after the announcement: a stream reopened from scratch
         # cleared it, and was not trusted before it covered this read.
@@ -96,10 +95,7 @@ class Mirror:
     def used(self, session_id: str, when: datetime) -> None:
         """A last-use write for ``session_id`` was made (here, or elsewhere)."""
 
-        def later(doc: RawDocument) -> RawDocument:
-            return {**doc, "last_used_at": max(when, doc.get("last_used_at") or when)}
-
-        self.sessions.update(session_id, later)
+        self.sessions.update(session_id, lambda record: record.used(when))
 
     def stop(self) -> None:
         self.stopped.set()
@@ -167,9 +163,9 @@ class Mirror:
                 return True
             self.sessions.evict(key)
         elif collection == USERS:
-            cache.forget_user(key)
+            self.sessions.evict_group(key)  # records carry their user as it was
         elif collection == ROLES:
-            cache.forget_users(self.database.name)
+            self.sessions.clear()  # roles change rarely: start the records over
         return True
 
     @staticmethod
@@ -185,16 +181,11 @@ class Mirror:
         self.sessions.clear()
 
 
-_mirrors: dict[str, Mirror] = {}
-_lock = threading.Lock()
-
-
-def supported(uri: str) -> bool:
+def supported(uri: str, database: Database[RawDocument]) -> bool:
     """Whether ``uri`` can have change streams; warns once when it cannot."""
     if uri.startswith(MOCK_SCHEME):
         log.warning("AUTH_SESSION_CACHE is off: mongomock has no change streams")
         return False
-    database = mongoengine.get_db()
     try:
         database.watch(PIPELINE, max_await_time_ms=1).close()
     except OperationFailure as error:
@@ -203,59 +194,3 @@ def supported(uri: str) -> bool:
     except PyMongoError:
         pass  # unreachable now: the mirror tries again on the first request
     return True
-
-
-def for_database(max_lag_ms: int, size: int, timeout_ms: int) -> Optional[Mirror]:
-    """This process's mirror of the models' database (opened on first use,
-    again after a fork or a reconnection); None when streams are refused."""
-    database = mongoengine.get_db()
-    mirror = _mirrors.get(database.name)
-    if mirror is None or mirror.database is not database or mirror.pid != os.getpid():
-        with _lock:
-            mirror = _mirrors.get(database.name)
-            if mirror is None or mirror.database is not database or mirror.pid != os.getpid():
-                if mirror is not None and mirror.pid == os.getpid():
-                    mirror.stop()
-                mirror = _mirrors[database.name] = Mirror(database, max_lag_ms, size, timeout_ms)
-    return None if mirror.unsupported else mirror
-
-
-def current() -> Optional[Mirror]:
-    """The mirror a request of this app may use, or None (strict reads)."""
-    state = get_state()
-    if not state.session_cache:
-        return None
-    settings = state.settings
-    return for_database(settings.session_cache_max_lag_ms, settings.session_cache_size, settings.mongodb_timeout_ms)
-
-
-def local(database_name: str) -> Optional[Mirror]:
-    mirror = _mirrors.get(database_name)
-    return mirror if mirror is not None and mirror.pid == os.getpid() else None
-
-
-def evict_session(session_id: str) -> None:
-    """A change made in this process: seen by its next request, not after the event."""
-    mirror = local(mongoengine.get_db().name)
-    if mirror is not None:
-        mirror.sessions.evict(session_id)
-
-
-def evict_user_sessions(user_id: ObjectId) -> None:
-    """Evict every mirrored session of ``user_id``."""
-    mirror = local(mongoengine.get_db().name)
-    if mirror is not None:
-        mirror.sessions.evict_group(user_id)
-
-
-def evict_sessions(test: Callable[[RawDocument], bool]) -> None:
-    """Evict every mirrored session for which ``test(session)`` holds (a scan)."""
-    mirror = local(mongoengine.get_db().name)
-    if mirror is not None:
-        mirror.sessions.evict_where(lambda _, session: test(session))
-
-
-def used(session_id: str, now: datetime) -> None:
-    mirror = local(mongoengine.get_db().name)
-    if mirror is not None:
-        mirror.used(session_id, now)

@@ -4,9 +4,12 @@
 ``role`` and ``user`` documents get exactly 0.1.8's fields, whatever writes
 them, so that 0.1.8 (whose models are strict) still reads them after a rollback.
 
-Saving or deleting users and roles through these classes sends mongoengine's
-signals, on which ``service`` pushes the change into the affected sessions (or
-ends them), so it is seen on the very next request.
+Inside an application every document reads and writes that application's
+``MONGODB_URI`` (several apps in one process never cross); outside any app
+(a script) mongoengine's default connection. Saving or deleting users
+through these classes sends mongoengine's signals, on which ``propagation``
+ends the sessions a change revokes; the session check itself reads the
+user and role as they are now, however they were written.
 """
 
 from __future__ import annotations
@@ -25,10 +28,14 @@ from mongoengine import (
     ReferenceField,
     StringField,
 )
+from pymongo.collection import Collection
+from pymongo.database import Database
 
-from . import sessions
-from .database import JOURNALED, JOURNALED_OPTIONS, PRIMARY
+from .clock import utcnow
+from .database import JOURNALED, JOURNALED_OPTIONS, PRIMARY, RawDocument, current_database
 from .errors import PolicyError
+
+SESSIONS = "session"
 
 MAX_USERNAME_LENGTH = 256
 #: The fields 0.1.8 reads in ``user`` and ``role`` documents, and no others.
@@ -53,7 +60,21 @@ def normalize_username(raw: str, min_length: int) -> str:
     return username
 
 
-class Role(Document):
+class AppDocument(Document):
+    """A document kept in the current app's database (see the module)."""
+
+    meta: dict[str, Any] = {"abstract": True}
+
+    @classmethod
+    def _get_db(cls) -> Database[RawDocument]:
+        return current_database()
+
+    @classmethod
+    def _get_collection(cls) -> Collection[RawDocument]:
+        return current_database()[cls._get_collection_name()]
+
+
+class Role(AppDocument):
     """A named role; ``permissions`` is free-form, as in 0.1.8."""
 
     name = StringField(required=True, unique=True)
@@ -63,12 +84,6 @@ class Role(Document):
 
     def save(self, *args: Any, **kwargs: Any) -> Role:
         kwargs.setdefault("write_concern", JOURNALED_OPTIONS)
-        previous_name = None
-        if self.pk is not None and "name" in self._get_changed_fields():
-            previous = Role.objects(pk=self.pk).only("name").first()
-            previous_name = previous.name if previous else None
-        # The service renames the role in its sessions (post_save signal).
-        kwargs["signal_kwargs"] = {**kwargs.get("signal_kwargs", {}), "previous_name": previous_name}
         super().save(*args, **kwargs)
         return self
 
@@ -79,7 +94,7 @@ class Role(Document):
         return str(self.name)
 
 
-class User(Document):
+class User(AppDocument):
     """An account. ``password`` is a bcrypt hash; ``role`` a DBRef to ``role``."""
 
     username = StringField(required=True, unique=True)
@@ -101,28 +116,19 @@ class User(Document):
         return user
 
     @classmethod
+    def from_stored(cls, stored: dict[str, Any], role: Optional[dict[str, Any]] = None) -> User:
+        """A user built from its stored document (and its role's, already read),
+        a new object for each caller."""
+        user: User = cls._from_son(stored)
+        if role is not None:
+            user._data["role"] = Role._from_son(role)  # no second read for ``role_name``
+        return user
+
+    @classmethod
     def find_active(cls, user_id: ObjectId) -> Optional[User]:
         """The active user of that id, read on the primary; None otherwise."""
         user: Optional[User] = cls.objects(pk=user_id, active__ne=False).read_preference(PRIMARY).first()
         return user
-
-    def unchanged_since_loaded(self, role_name: Optional[str]) -> bool:
-        """Whether the stored user still has what was loaded: the same hash,
-        active, the same change-password flag and role, still named ``role_name``."""
-        stored = self._get_collection().with_options(read_preference=PRIMARY).find_one({"_id": self.pk})
-        if stored is None:
-            return False
-        role = stored.get("role")
-        if not (
-            stored.get("password") == self.password
-            and stored.get("active") is not False
-            and getattr(role, "id", role) == self.role_id
-            and bool(stored.get("change_password")) == bool(self.change_password)
-        ):
-            return False
-        # A role renamed or deleted meanwhile: the session holds its old name.
-        current_role = Role._get_collection().with_options(read_preference=PRIMARY).find_one({"_id": self.role_id})
-        return (current_role or {}).get("name") == role_name
 
     def swap_password(self, new_hash: str, **fields: Any) -> bool:
         """Store ``new_hash`` (and ``fields``) only if the stored hash is still
@@ -133,7 +139,6 @@ class User(Document):
         )
         if updated.modified_count != 1:
             return False
-        sessions.update_user_state(self.pk, {})  # users loaded before hold the old hash
         self.password = new_hash
         for name, value in fields.items():
             setattr(self, name, value)
@@ -159,7 +164,7 @@ class User(Document):
         created = self.pk is None
         super().save(*args, **kwargs)
         if created:
-            UserMeta(id=self.pk, created_at=sessions.utcnow()).save()
+            UserMeta(id=self.pk, created_at=utcnow()).save()
         return self
 
     def delete(self, *args: Any, **kwargs: Any) -> None:
@@ -174,7 +179,7 @@ class User(Document):
         return str(self.username)
 
 
-class UserMeta(Document):
+class UserMeta(AppDocument):
     """What we know about a user beyond 0.1.8's fields, keyed by the user's id."""
 
     id = ObjectIdField(primary_key=True)
@@ -183,7 +188,7 @@ class UserMeta(Document):
     meta = {"collection": "user_meta", "strict": False}
 
 
-class Session(Document):
+class Session(AppDocument):
     """One login and its refreshes. MongoDB drops it once ``expires_at`` passes."""
 
     id = StringField(primary_key=True)
@@ -201,7 +206,7 @@ class Session(Document):
     user_agent = StringField()
 
     meta = {
-        "collection": sessions.COLLECTION,
+        "collection": SESSIONS,
         "strict": False,
         "indexes": [
             {"fields": ["user", "-created_at"]},

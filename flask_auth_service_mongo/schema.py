@@ -17,22 +17,20 @@ from typing import Any, Callable, Iterable, Optional
 import graphene
 from bson import ObjectId
 from bson.errors import InvalidId
-from flask import after_this_request, g, request
+from flask import after_this_request, g
 from graphene.types.generic import GenericScalar
 from graphql import GraphQLError, GraphQLResolveInfo, OperationType
 from graphql_relay import from_global_id
 from mongoengine.errors import DoesNotExist
 
-from . import auth, models, service, sessions, transport
+from . import accounts, auth, models, signin, transport
+from .clock import iso
 from .errors import Forbidden, NotFound
+from .records import Actor
 
 log = logging.getLogger("flask_auth_service_mongo")
 _PASSWORD_CHECKED = "_flask_auth_service_mongo_password_checked"
 _CREATION_TIMES = "_flask_auth_service_mongo_creation_times"
-
-
-def _client() -> service.Client:
-    return service.Client(request.remote_addr, request.user_agent.string)
 
 
 def _caller(roles: auth.RoleSpec = None, password_change_ok: bool = False) -> auth.Identity:
@@ -46,10 +44,10 @@ def _caller(roles: auth.RoleSpec = None, password_change_ok: bool = False) -> au
     return identity
 
 
-def _actor() -> service.Actor:
+def _actor() -> Actor:
     """The caller of an account operation (the service checks its role)."""
     identity = _caller()
-    return service.Actor(identity.user_id, identity.role)
+    return Actor(identity.user_id, identity.role)
 
 
 def _user_id(user_id: str) -> ObjectId:
@@ -70,7 +68,7 @@ class DateTime(graphene.DateTime):
     def serialize(moment: datetime) -> str:
         if not isinstance(moment, datetime):
             raise GraphQLError(f"DateTime cannot represent value: {moment!r}")
-        return sessions.iso(moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment) or ""
+        return iso(moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment) or ""
 
 
 class Role(graphene.ObjectType):
@@ -124,13 +122,13 @@ class UpdatePassword(graphene.Mutation):
             # One bcrypt check a request: aliases must not multiply guesses.
             raise GraphQLError("too_many_attempts")
         setattr(g, _PASSWORD_CHECKED, True)
-        service.change_password(
+        accounts.change_password(
             identity.user_id,
             identity.session_id,
             input.current_password,
             input.new_password,
             input.password_confirmed,
-            _client(),
+            transport.request_client(),
         )
         return UpdatePassword(ok=True)
 
@@ -156,7 +154,7 @@ class CreateUser(graphene.Mutation):
         actor = _actor()
         if input.password != input.password_confirmed:
             raise GraphQLError("passwords_do_not_match")
-        user = service.create_user(actor, input.username, input.password, input.role, bool(input.change_password))
+        user = accounts.create_user(actor, input.username, input.password, input.role, bool(input.change_password))
         return CreateUser(user=user)
 
 
@@ -177,7 +175,7 @@ class UpdateUser(graphene.Mutation):
 
     @staticmethod
     def mutate(root: Any, info: GraphQLResolveInfo, input: UpdateUserInput) -> UpdateUser:
-        user = service.update_user(_actor(), _user_id(input.id), input.role, input.active, input.change_password)
+        user = accounts.update_user(_actor(), _user_id(input.id), input.role, input.active, input.change_password)
         return UpdateUser(user=user)
 
 
@@ -195,7 +193,7 @@ class DeleteUser(graphene.Mutation):
 
     @staticmethod
     def mutate(root: Any, info: GraphQLResolveInfo, input: UserIdInput) -> DeleteUser:
-        service.delete_user(_actor(), _user_id(input.id))
+        accounts.delete_user(_actor(), _user_id(input.id))
         return DeleteUser(ok=True)
 
 
@@ -209,7 +207,7 @@ class ResetPassword(graphene.Mutation):
 
     @staticmethod
     def mutate(root: Any, info: GraphQLResolveInfo, input: UserIdInput) -> ResetPassword:
-        return ResetPassword(password=service.reset_password(_actor(), _user_id(input.id)))
+        return ResetPassword(password=accounts.reset_password(_actor(), _user_id(input.id)))
 
 
 class RefreshTokenInput(graphene.InputObjectType):
@@ -235,7 +233,7 @@ class RefreshToken(graphene.Mutation):
     @staticmethod
     def mutate(root: Any, info: GraphQLResolveInfo, input: RefreshTokenInput) -> RefreshToken:
         transport.forbid_caching()
-        pair = service.refresh(input.refresh_token)
+        pair = signin.refresh(input.refresh_token)
         if transport.cookies_enabled():
             after_this_request(lambda response: transport.attach_tokens(response, pair))
         return RefreshToken(**transport.shape_body({"data": pair.as_data()}, pair.session_id)["data"])
@@ -245,7 +243,7 @@ class Query(graphene.ObjectType):
     me = graphene.Field(User)
     users = graphene.List(
         graphene.NonNull(User),
-        limit=graphene.Int(default_value=service.DEFAULT_PAGE),
+        limit=graphene.Int(default_value=accounts.DEFAULT_PAGE),
         offset=graphene.Int(default_value=0),
     )
     roles = graphene.List(graphene.NonNull(Role))
@@ -259,14 +257,14 @@ class Query(graphene.ObjectType):
     def resolve_users(
         root: Any, info: GraphQLResolveInfo, limit: Optional[int], offset: Optional[int]
     ) -> list[models.User]:
-        users = service.list_users(_actor(), limit, offset)
+        users = accounts.list_users(_actor(), limit, offset)
         # One read of user_meta for the page, not one a user.
         setattr(g, _CREATION_TIMES, models.creation_times([user.pk for user in users]))
         return users
 
     @staticmethod
     def resolve_roles(root: Any, info: GraphQLResolveInfo) -> list[models.Role]:
-        return service.list_roles(_actor())
+        return accounts.list_roles(_actor())
 
 
 class Mutation(graphene.ObjectType):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional
 
 from flask import Flask, current_app
+from pymongo.database import Database
 
 from .config import Settings
 from .tokens import TokenCodec
+
+if TYPE_CHECKING:
+    from .policies import Policy
+    from .store import SessionStore
 
 EXTENSION_KEY = "flask-auth-service-mongo"
 
@@ -19,7 +24,9 @@ class State:
 
     settings: Settings
     tokens: TokenCodec
-    session_cache: bool = False  # AUTH_SESSION_CACHE, where change streams exist
+    database: Database[dict[str, Any]] = field(repr=False)
+    store: SessionStore = field(repr=False)
+    policies: tuple[Policy, ...] = ()  # the app's session policies (``policies.app_policies``)
 
 
 def get_state(app: Optional[Flask] = None) -> State:
@@ -32,3 +39,9 @@ def get_state(app: Optional[Flask] = None) -> State:
         raise RuntimeError(
             "flask-auth-service-mongo is not initialised on this app: did you forget AuthService(app) or init_app(app)?"
         ) from None
+
+
+def current_app_state() -> Optional[State]:
+    """The current app's state, or None when the extension is not on it."""
+    state: Optional[State] = current_app.extensions.get(EXTENSION_KEY)
+    return state

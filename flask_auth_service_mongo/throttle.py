@@ -26,9 +26,9 @@ from datetime import datetime, timedelta
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from .clock import utcnow
 from .database import RawDocument, access_collection
 from .errors import ServiceUnavailable, TooManyAttempts
-from .sessions import utcnow
 from .state import get_state
 
 COLLECTION = "login_attempt"

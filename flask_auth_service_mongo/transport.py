@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from flask import Response, after_this_request, request
 
 from .errors import AuthError, CSRFFailed, json_text
+from .records import Client
 from .state import get_state
 from .tokens import ACCESS
 
 if TYPE_CHECKING:
-    from .service import TokenPair
+    from .records import TokenPair
 
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
@@ -52,6 +53,11 @@ def parse_authorization_header(value: Optional[str]) -> Optional[str]:
     if len(parts) != 2 or parts[0].lower() != "bearer":
         return None
     return parts[1]
+
+
+def request_client() -> Client:
+    """Where the current request comes from, as a session records it."""
+    return Client(request.remote_addr, request.user_agent.string)
 
 
 def headers_enabled() -> bool:

@@ -13,10 +13,10 @@ import pytest
 from conftest import PASSWORD, bearer, graphql
 from freezegun import freeze_time
 
+from flask_auth_service_mongo.accounts import check_admin_rank
 from flask_auth_service_mongo.errors import ConfigError, Forbidden
 from flask_auth_service_mongo.models import Session, User
 from flask_auth_service_mongo.passwords import hash_rounds
-from flask_auth_service_mongo.service import check_admin_rank
 
 TOO_COMPLEX = {"errors": [{"message": "query_too_complex"}]}
 LOCKED = {"message": "too_many_attempts"}

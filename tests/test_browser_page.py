@@ -22,7 +22,7 @@ from chromium import WAIT_SECONDS, chromium, require_browser
 from conftest import PASSWORD, SECRET, database_uri
 
 from examples.app import create_app
-from flask_auth_service_mongo.sessions import collection
+from flask_auth_service_mongo.state import get_state
 
 NEW_PASSWORD = "a brand new secret"
 
@@ -34,7 +34,7 @@ class Site:
 
     def sessions(self, user) -> int:
         with self.app.app_context():
-            return collection().count_documents({"user": user.pk})
+            return get_state().store.sessions.count_documents({"user": user.pk})
 
     def login_status(self, password: str) -> int:
         request = urllib.request.Request(

@@ -10,7 +10,7 @@ from flask import Flask
 
 from flask_auth_service_mongo import AuthService
 from flask_auth_service_mongo.errors import ConfigError
-from flask_auth_service_mongo.sessions import collection
+from flask_auth_service_mongo.state import get_state
 
 BOTH = "headers,cookies"
 COOKIES = ("access_token", "refresh_token", "csrf_token")
@@ -56,7 +56,7 @@ def csrf(client) -> dict:
 
 def live_sessions(app, user) -> int:
     with app.app_context():
-        return collection().count_documents({"user": user.pk})
+        return get_state().store.sessions.count_documents({"user": user.pk})
 
 
 # -- cookies set by login and refresh

@@ -28,15 +28,18 @@ def test_a_bad_token_is_still_refused_before_the_database(unreachable_app):
 
 
 def test_indexes_missed_at_start_up_are_created_once_the_database_answers(make_app, db_name):
-    import mongoengine
+    import dataclasses
+
     from conftest import database_uri
 
-    app = make_app(**UNREACHABLE)
-    # The database comes back: here, the app's connection is pointed at a live one.
     from flask_auth_service_mongo import database
+    from flask_auth_service_mongo.state import EXTENSION_KEY
 
-    database.connect(database_uri(db_name), 2000)
-    assert "username_1" not in mongoengine.get_db().user.index_information()
+    app = make_app(**UNREACHABLE)
+    # The database comes back: here, the app's database is replaced by a live one.
+    live = database.open_database(database_uri(db_name), 2000)
+    app.extensions[EXTENSION_KEY] = dataclasses.replace(app.extensions[EXTENSION_KEY], database=live)
+    assert "username_1" not in live.user.index_information()
     app.test_client().get("/admin/me")
-    assert "username_1" in mongoengine.get_db().user.index_information()
-    assert "expires_at_1" in mongoengine.get_db().session.index_information()
+    assert "username_1" in live.user.index_information()
+    assert "expires_at_1" in live.session.index_information()

@@ -13,8 +13,10 @@ from flask import jsonify
 from pymongo import monitoring
 from wire_server import CommandLog
 
-from flask_auth_service_mongo import auth, sessions
+from flask_auth_service_mongo import auth
+from flask_auth_service_mongo.clock import utcnow
 from flask_auth_service_mongo.models import Role, User
+from flask_auth_service_mongo.state import get_state
 
 pytestmark = wire_only
 
@@ -117,9 +119,9 @@ def test_a_role_saved_through_the_models_is_loaded_once_again(client, command_lo
 
 
 def test_the_last_use_write_happens_once_an_interval_has_passed(app, client, command_log, token):
-    stale = sessions.utcnow() - timedelta(seconds=app.config["AUTH_LAST_USED_INTERVAL_SECONDS"] + 1)
+    stale = utcnow() - timedelta(seconds=app.config["AUTH_LAST_USED_INTERVAL_SECONDS"] + 1)
     with app.app_context():
-        sessions.collection().update_many({}, {"$set": {"last_used_at": stale}})
+        get_state().store.sessions.update_many({}, {"$set": {"last_used_at": stale}})
     with command_log.recording() as commands:
         assert client.get("/plain/any", headers=bearer(token)).status_code == 200
     assert commands == [("find", "session"), ("update", "session")]

@@ -21,8 +21,9 @@ from test_graphql_update_password import UPDATE
 from test_wire_outage import UNAVAILABLE, wait_until_answered
 from wire_server import ROOT, SERVER_COMMAND, CommandLog, WireServer, wait_for
 
-from flask_auth_service_mongo import sessions
+from flask_auth_service_mongo.clock import utcnow
 from flask_auth_service_mongo.models import Role, User
+from flask_auth_service_mongo.state import get_state
 
 pytestmark = wire_only
 
@@ -341,7 +342,7 @@ def test_the_last_use_is_written_once_an_interval_has_passed_also_from_the_mirro
     client, token = cached_app.test_client(), pair["token"]
     wait_for(lambda: client.get("/plain/any", headers=bearer(token)).status_code == 200, WAIT_SECONDS, "200")
     with cached_app.app_context():
-        sessions.collection().update_many({}, {"$set": {"last_used_at": sessions.utcnow().replace(year=2000)}})
+        get_state().store.sessions.update_many({}, {"$set": {"last_used_at": utcnow().replace(year=2000)}})
     # A last-use write changes nothing the mirror must drop; a model save does,
     # and the refill reads the stale last use.
     User.objects.get(username="alice").save()

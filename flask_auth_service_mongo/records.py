@@ -1,0 +1,106 @@
+"""The plain values the flows take and return (no database, no Flask)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Optional
+
+from bson import ObjectId
+
+from .clock import epoch
+
+#: Every field of a login or refresh answer's ``data``, in order: the body,
+#: the Swagger model and the GraphQL type are made from this one list.
+TOKEN_ANSWER_FIELDS: tuple[tuple[str, type, str], ...] = (
+    ("token", str, "the access token (the same JWT as access_token, as 0.1.8 named it)"),
+    ("access_token", str, "the access token (JWT)"),
+    ("token_type", str, 'always "Bearer"'),
+    ("refresh_token", str, "the refresh token: spend it once with refresh"),
+    ("expires_in", int, "the access token's lifetime, in minutes (as 0.1.8 documented)"),
+    ("expires_at", int, "the access token's expiry, a Unix time in seconds"),
+    ("change_password", bool, "the user must change their password"),
+    ("role", str, "the user's role"),
+)
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a request comes from, as recorded in its session."""
+
+    ip: Optional[str] = None
+    user_agent: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """A new access token beside the refresh token of one session."""
+
+    access_token: str
+    refresh_token: str
+    session_id: str
+    issued_at: datetime
+    access_expires_at: datetime
+    session_expires_at: datetime
+    role: Optional[str]
+    change_password: bool
+
+    def as_data(self) -> dict[str, Any]:
+        """The ``data`` of a login or refresh answer (SPEC's HTTP table)."""
+        values = {
+            "token": self.access_token,
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "refresh_token": self.refresh_token,
+            "expires_in": round((self.access_expires_at - self.issued_at).total_seconds() / 60),
+            "expires_at": epoch(self.access_expires_at),
+            "change_password": self.change_password,
+            "role": self.role,
+        }
+        return {name: values[name] for name, _, _ in TOKEN_ANSWER_FIELDS}
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A live session as its user may see it."""
+
+    id: str
+    created_at: Optional[datetime]
+    last_used_at: Optional[datetime]
+    ip: Optional[str]
+    user_agent: Optional[str]
+    authenticated_at: Optional[datetime]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for an account operation; ``None`` in its place is the command line."""
+
+    user_id: ObjectId
+    role: Optional[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A live session joined to its user and role as they are now: what the
+    guard reads, from MongoDB or from the session cache."""
+
+    session_id: str
+    user_id: ObjectId
+    expires_at: datetime
+    role: Optional[str]
+    change_password: bool
+    last_used_at: Optional[datetime]
+    authenticated_at: Optional[datetime]
+    amr: tuple[str, ...]
+    acr: str
+    kind: str
+    scopes: frozenset[str]
+    user: dict[str, Any] = dataclasses.field(repr=False)  # the stored user document
+    role_document: Optional[dict[str, Any]] = dataclasses.field(repr=False, default=None)
+
+    def used(self, when: datetime) -> SessionRecord:
+        """The record after a last-use write at ``when``."""
+        latest = max(when, self.last_used_at or when)
+        return self if latest == self.last_used_at else dataclasses.replace(self, last_used_at=latest)

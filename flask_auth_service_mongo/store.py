@@ -1,0 +1,341 @@
+"""The session store of one application: the only code that writes or ends sessions.
+
+``init_app`` builds one ``SessionStore`` per app (``get_state().store``). It
+owns the app's ``session`` and 0.1.8 ``whitelist_token`` collections and the
+app's session cache (``mirror``). A guarded request's check is one command,
+``find_live``: an aggregate that joins the session to its user and role as
+they are now (however they were written), or none from a proven-current
+mirror. Every way a session ends goes through ``end``: delete, evict, 0.1.8
+cleanup, ``sessions_ended``.
+
+Personal access tokens are documents of the same collection with ``kind``
+``"pat"``: the cache, the TTL index and ``end`` serve them too. ``end`` takes
+them along only for the reasons in ``TOKEN_ENDING_REASONS``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from datetime import datetime, timedelta
+from typing import Any, Callable, Optional
+
+from bson import DBRef, ObjectId
+from pymongo import ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from . import mirror as mirror_module
+from . import signals
+from .database import ACKNOWLEDGED, RawDocument, journaled
+from .records import SessionRecord
+
+COLLECTION = "session"
+#: 0.1.8's sessions: ``{uuid_access, uuid_refresh, user: DBRef("user", id), created_at}``.
+LEGACY_TOKENS = "whitelist_token"
+USERS, ROLES = "user", "role"
+USER_AGENT_MAX = 256
+IP_MAX = 64
+SESSION, TOKEN = "session", "pat"
+#: Reasons that end a user's access tokens too (a user's own password change,
+#: a logout everywhere, the session cap and the idle timeout leave them).
+TOKEN_ENDING_REASONS = frozenset({"deactivated", "deleted", "password_reset", "cleared", "token_revoked"})
+LOGINS_ONLY = {"kind": {"$ne": TOKEN}}
+#: What the session check reads of a session and of its user.
+CHECK_PROJECTION = {
+    "user": 1,
+    "role_id": 1,
+    "expires_at": 1,
+    "last_used_at": 1,
+    "authenticated_at": 1,
+    "amr": 1,
+    "acr": 1,
+    "kind": 1,
+    "scopes": 1,
+    "u": 1,
+    "r": 1,
+}
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class SessionStore:
+    """The sessions of one application's database (see the module)."""
+
+    def __init__(
+        self,
+        database: Database[RawDocument],
+        cache: bool = False,
+        cache_max_lag_ms: int = 500,
+        cache_size: int = 100_000,
+        timeout_ms: int = 3000,
+    ):
+        self.database = database
+        self.sessions: Collection[RawDocument] = journaled(database, COLLECTION)
+        self.legacy: Collection[RawDocument] = journaled(database, LEGACY_TOKENS)
+        self.cache = cache
+        self._mirror_options = (cache_max_lag_ms, cache_size, timeout_ms)
+        self._mirror: Optional[mirror_module.Mirror] = None
+        self._lock = threading.Lock()
+
+    # -- the session cache ---------------------------------------------------------
+
+    def mirror(self) -> Optional[mirror_module.Mirror]:
+        """This process's mirror (opened on first use, again after a fork);
+        None with the cache off or refused by the server."""
+        if not self.cache:
+            return None
+        found = self._mirror
+        if found is None or found.pid != os.getpid():
+            with self._lock:
+                found = self._mirror
+                if found is None or found.pid != os.getpid():
+                    lag, size, timeout = self._mirror_options
+                    found = self._mirror = mirror_module.Mirror(self.database, lag, size, timeout)
+        return None if found.unsupported else found
+
+    def _local_mirror(self) -> Optional[mirror_module.Mirror]:
+        """The mirror this process already follows, if any (for evictions)."""
+        found = self._mirror
+        return found if found is not None and found.pid == os.getpid() else None
+
+    def _evicting(self, evict: Callable[[mirror_module.Mirror], None]) -> None:
+        found = self._local_mirror()
+        if found is not None:
+            evict(found)
+
+    # -- opening and checking ------------------------------------------------------
+
+    def insert(
+        self,
+        user: RawDocument,
+        role: Optional[str],
+        refresh_jti: str,
+        expires_at: datetime,
+        ip: Optional[str],
+        user_agent: Optional[str],
+        now: datetime,
+        amr: tuple[str, ...] = ("pwd",),
+        acr: str = "aal1",
+        session_id: Optional[str] = None,
+    ) -> str:
+        """Open a login session of ``user`` (its stored document); its id."""
+        session_id = session_id or new_session_id()
+        self.sessions.insert_one(
+            {
+                "_id": session_id,
+                "user": user["_id"],
+                "role": role,
+                "role_id": _role_id(user),
+                "change_password": bool(user.get("change_password")),
+                "refresh_jti": refresh_jti,
+                "created_at": now,
+                "last_used_at": now,
+                "authenticated_at": now,
+                "expires_at": expires_at,
+                "ip": ip[:IP_MAX] if ip else None,
+                "user_agent": user_agent[:USER_AGENT_MAX] if user_agent else None,
+                "amr": list(amr),
+                "acr": acr,
+            }
+        )
+        return session_id
+
+    def find_live(self, session_id: str, user_id: ObjectId, now: datetime) -> Optional[SessionRecord]:
+        """The hot path: the live session joined to its active user and role,
+        or None. One command, or none from a proven-current mirror."""
+        cache = self.mirror()
+        if cache is None:
+            return self._read_live(session_id, user_id, now)
+        return cache.find_live(session_id, user_id, now, lambda: self._read_live(session_id, user_id, now))
+
+    def _read_live(self, session_id: str, user_id: ObjectId, now: datetime) -> Optional[SessionRecord]:
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"_id": session_id, "user": user_id}},
+            {"$lookup": {"from": USERS, "localField": "user", "foreignField": "_id", "as": "u"}},
+            {"$lookup": {"from": ROLES, "localField": "role_id", "foreignField": "_id", "as": "r"}},
+            {"$project": CHECK_PROJECTION},
+        ]
+        found = next(iter(self.sessions.aggregate(pipeline)), None)
+        if found is None or found["expires_at"] <= now or not found["u"]:
+            return None
+        user = found["u"][0]
+        if user.get("active") is False:
+            return None
+        role = found["r"][0] if found["r"] else None
+        if _role_id(user) != found.get("role_id"):
+            # The user's role was changed around the library (or the session
+            # predates role ids): read it, and remember it in the session.
+            role = self._read_role(session_id, user)
+        return _record(found, user, role)
+
+    def _read_role(self, session_id: str, user: RawDocument) -> Optional[RawDocument]:
+        role_id = _role_id(user)
+        role = self.database[ROLES].find_one({"_id": role_id}) if role_id is not None else None
+        self.sessions.update_one({"_id": session_id}, {"$set": {"role_id": role_id}})
+        return role
+
+    def touch(self, record: SessionRecord, now: datetime, interval: int) -> None:
+        """Record the last use, at most once per ``interval`` seconds a session.
+
+        Not a write that decides access, so it skips the journaled majority.
+        """
+        last = record.last_used_at
+        if last is not None and now - last < timedelta(seconds=interval):
+            return
+        self.sessions.with_options(write_concern=ACKNOWLEDGED).update_one(
+            {"_id": record.session_id, "user": record.user_id, "last_used_at": last}, {"$set": {"last_used_at": now}}
+        )
+        self._evicting(lambda cache: cache.used(record.session_id, now))  # also when another process wrote first
+
+    def rotate(
+        self,
+        session_id: str,
+        user_id: ObjectId,
+        presented_jti: str,
+        new_jti: str,
+        now: datetime,
+        used_since: Optional[datetime],
+    ) -> Optional[RawDocument]:
+        """Spend ``presented_jti`` and make ``new_jti`` current, atomically.
+
+        Returns the session when the presented token was the current one and the
+        session was used after ``used_since``, else None (exactly one of
+        concurrent refreshes of one token wins).
+        """
+        live = _used_since({"_id": session_id, "user": user_id, "expires_at": {"$gt": now}}, used_since)
+        return self.sessions.find_one_and_update(
+            {**live, "refresh_jti": presented_jti},
+            {
+                "$set": {
+                    "refresh_jti": new_jti,
+                    "prev_refresh_jti": presented_jti,
+                    "rotated_at": now,
+                    "last_used_at": now,
+                }
+            },
+            projection={"role": 1, "change_password": 1, "expires_at": 1, "amr": 1, "acr": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def find(self, session_id: str, user_id: ObjectId) -> Optional[RawDocument]:
+        return self.sessions.find_one({"_id": session_id, "user": user_id})
+
+    def mark_authenticated(
+        self, session_id: str, user_id: ObjectId, now: datetime, amr: Optional[tuple[str, ...]] = None
+    ) -> bool:
+        """Record a fresh check of the user's credentials; False when the session is gone."""
+        fields: dict[str, Any] = {"authenticated_at": now, "last_used_at": now}
+        if amr is not None:
+            fields["amr"] = list(amr)
+        try:
+            found = self.sessions.update_one(
+                {"_id": session_id, "user": user_id, "expires_at": {"$gt": now}}, {"$set": fields}
+            )
+        finally:
+            self._evicting(lambda cache: cache.sessions.evict(session_id))
+        return found.matched_count == 1
+
+    def update_user_state(self, user_id: ObjectId, fields: dict[str, Any]) -> None:
+        """Copy a user's role name or change-password flag into its sessions
+        (what a refresh answers; the check itself reads the user)."""
+        try:
+            self.sessions.update_many({"user": user_id}, {"$set": fields})
+        finally:
+            self._evicting(lambda cache: cache.sessions.evict_group(user_id))
+
+    # -- listing --------------------------------------------------------------------
+
+    def list_live(self, user_id: ObjectId, now: datetime, used_since: Optional[datetime] = None) -> list[RawDocument]:
+        """The user's live login sessions, newest first."""
+        projection = {"created_at": 1, "last_used_at": 1, "authenticated_at": 1, "ip": 1, "user_agent": 1}
+        live = _used_since({"user": user_id, "expires_at": {"$gt": now}, **LOGINS_ONLY}, used_since)
+        return list(self.sessions.find(live, projection).sort("created_at", -1))
+
+    def beyond_limit(self, user_id: ObjectId, now: datetime, limit: int) -> list[str]:
+        """The ids of the user's live login sessions past the ``limit`` most recently used."""
+        live = self.sessions.find({"user": user_id, "expires_at": {"$gt": now}, **LOGINS_ONLY}, {"_id": 1})
+        ordered = live.sort([("last_used_at", -1), ("created_at", -1), ("_id", -1)]).skip(limit)
+        return [doc["_id"] for doc in ordered]
+
+    # -- ending: the one path -------------------------------------------------------
+
+    def end(
+        self, user_id: ObjectId, reason: str, session_ids: Optional[list[str]] = None, keep: Optional[str] = None
+    ) -> list[str]:
+        """End the user's sessions: those listed, else all but ``keep``; the ids ended.
+
+        ``reason`` says why: ``logout`` (the caller's own, announced as
+        ``user_logged_out`` by the flow) or a reason of ``sessions_ended``.
+        Access tokens end only for ``TOKEN_ENDING_REASONS``. The user's 0.1.8
+        tokens go too, so that a rollback cannot revive them.
+        """
+        if session_ids is not None and not session_ids:
+            return []
+        query: dict[str, Any] = {"user": user_id}
+        if reason not in TOKEN_ENDING_REASONS:
+            query.update(LOGINS_ONLY)
+        if session_ids is not None:
+            query["_id"] = session_ids[0] if len(session_ids) == 1 else {"$in": session_ids}
+        elif keep:
+            query["_id"] = {"$ne": keep}
+        try:
+            if session_ids is not None and len(session_ids) == 1:
+                ended = session_ids if self.sessions.delete_one(query).deleted_count else []
+            else:
+                ended = [doc["_id"] for doc in self.sessions.find(query, {"_id": 1})]
+                if ended:
+                    self.sessions.delete_many(query)
+        finally:
+            self._evicting(lambda cache: cache.sessions.evict_group(user_id))
+        self.legacy.delete_many({"user": DBRef(USERS, user_id)})
+        if ended and reason != "logout":
+            signals.send(signals.sessions_ended, user_id=user_id, session_ids=ended, reason=reason)
+        return ended
+
+    def expired_users(self, now: datetime, forced: bool) -> list[ObjectId]:
+        """The users with sessions to clear (every session's user when ``forced``)."""
+        query: dict[str, Any] = {} if forced else {"expires_at": {"$lte": now}}
+        return list(self.sessions.distinct("user", query))
+
+    def clear_expired(self, now: datetime) -> int:
+        """Delete sessions past their expiry (MongoDB's TTL does it too, in its time)."""
+        try:
+            return self.sessions.delete_many({"expires_at": {"$lte": now}}).deleted_count
+        finally:
+            self._evicting(lambda cache: cache.sessions.evict_where(lambda _, record: record.expires_at <= now))
+
+
+def _role_id(user: RawDocument) -> Optional[ObjectId]:
+    """The id the user's ``role`` reference points at (a DBRef, as 0.1.8 stores it)."""
+    role = user.get("role")
+    return getattr(role, "id", role) if role is not None else None
+
+
+def _used_since(query: dict[str, Any], used_since: Optional[datetime]) -> dict[str, Any]:
+    """``query`` limited to sessions used after ``used_since`` (None: any)."""
+    return query if used_since is None else {**query, "last_used_at": {"$gt": used_since}}
+
+
+def _record(found: RawDocument, user: RawDocument, role: Optional[RawDocument]) -> SessionRecord:
+    permissions = (role or {}).get("permissions") or {}
+    kind = found.get("kind") or SESSION
+    scopes = found.get("scopes") if kind == TOKEN else permissions.get("scopes")
+    return SessionRecord(
+        session_id=found["_id"],
+        user_id=found["user"],
+        expires_at=found["expires_at"],
+        role=(role or {}).get("name"),
+        change_password=bool(user.get("change_password")),
+        last_used_at=found.get("last_used_at"),
+        authenticated_at=found.get("authenticated_at"),
+        amr=tuple(found.get("amr") or ("pwd",)),
+        acr=found.get("acr") or "aal1",
+        kind=kind,
+        scopes=frozenset(s for s in scopes or () if isinstance(s, str)),
+        user=user,
+        role_document=role,
+    )
