@@ -14,6 +14,7 @@ from flask_restx import Api, Namespace, fields
 from flask_restx.utils import merge
 
 from .bodies import MAX_FIELD_LENGTH
+from .records import CSRF_FIELD, TOKEN_ANSWER_FIELDS
 
 #: The name of the security scheme guarded operations require.
 SCHEME = "Bearer"
@@ -96,17 +97,10 @@ class Docs:
         self.refresh_body = api.model(
             "AuthRefresh", {"refresh_token": fields.String(required=True, description="From the last answer")}
         )
+        kinds = {str: fields.String, int: fields.Integer, bool: fields.Boolean}
         data = api.model(
             "AuthTokenPairData",
-            {
-                "token": fields.String(description="The access token (same as access_token)"),
-                "access_token": fields.String(description="Send as Authorization: Bearer <access_token>"),
-                "token_type": fields.String(example="Bearer"),
-                "refresh_token": fields.String(description="Spend it once at the refresh operation"),
-                "expires_in": fields.Integer(description="Minutes the access token lives"),
-                "change_password": fields.Boolean(description="The user must change their password"),
-                "role": fields.String(),
-            },
+            {name: kinds[kind](description=text) for name, kind, text in (*TOKEN_ANSWER_FIELDS, CSRF_FIELD)},
         )
         self.token_pair = api.model(
             "AuthTokenPair", {"message": fields.String(example="ok"), "data": fields.Nested(data)}

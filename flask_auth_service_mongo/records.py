@@ -23,6 +23,8 @@ TOKEN_ANSWER_FIELDS: tuple[tuple[str, type, str], ...] = (
     ("change_password", bool, "the user must change their password"),
     ("role", str, "the user's role"),
 )
+#: Beside them with cookies enabled (``transport.shape_body``).
+CSRF_FIELD = ("csrf_token", str, "with cookies: send it back in X-CSRF-Token on unsafe requests")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from mongoengine.errors import DoesNotExist
 from . import accounts, auth, models, signin, transport
 from .clock import iso
 from .errors import Forbidden, NotFound
-from .records import Actor
+from .records import CSRF_FIELD, TOKEN_ANSWER_FIELDS, Actor
 
 log = logging.getLogger("flask_auth_service_mongo")
 _PASSWORD_CHECKED = "_flask_auth_service_mongo_password_checked"
@@ -214,21 +214,22 @@ class RefreshTokenInput(graphene.InputObjectType):
     refresh_token = graphene.String(required=True)
 
 
-class RefreshToken(graphene.Mutation):
+#: The fields of a token answer, from the one list of ``records``.
+TokenPairFields: type = type(
+    "TokenPairFields",
+    (),
+    {
+        name: {str: graphene.String, int: graphene.Int, bool: graphene.Boolean}[kind](description=text)
+        for name, kind, text in (*TOKEN_ANSWER_FIELDS, CSRF_FIELD)
+    },
+)
+
+
+class RefreshToken(TokenPairFields, graphene.Mutation):
     """Spend a refresh token for a new pair, as ``api_rest.refresh()`` does."""
 
     class Arguments:
         input = RefreshTokenInput(required=True)
-
-    token = graphene.String()
-    access_token = graphene.String()
-    token_type = graphene.String()
-    refresh_token = graphene.String()
-    expires_in = graphene.Int(description="the access token's lifetime, in minutes")
-    expires_at = graphene.Int(description="the access token's expiry, in Unix seconds")
-    change_password = graphene.Boolean()
-    role = graphene.String()
-    csrf_token = graphene.String()
 
     @staticmethod
     def mutate(root: Any, info: GraphQLResolveInfo, input: RefreshTokenInput) -> RefreshToken:
