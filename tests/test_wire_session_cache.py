@@ -14,6 +14,7 @@ import uuid
 
 import jwt
 import pytest
+from bson import DBRef
 from conftest import PASSWORD, bearer, database_uri, wire_only
 from pymongo import monitoring
 from pymongo.errors import OperationFailure
@@ -363,3 +364,25 @@ def test_the_last_use_is_written_once_an_interval_has_passed_also_from_the_mirro
     with command_log.recording() as commands:
         assert client.get("/plain/any", headers=bearer(token)).status_code == 200
     assert commands == []
+
+
+def test_a_queryset_disable_is_refused_within_the_bound(pair_of_processes):
+    first, _ = pair_of_processes
+    token = cached_token(first)
+    User.objects(username="alice").update(set__active=False)
+    wait_for_refusal(first, token)
+
+
+def test_a_raw_demotion_is_refused_within_the_bound(pair_of_processes, server, db_name):
+    first, _ = pair_of_processes
+    token = cached_token(first)
+    guest = server[db_name].role.insert_one({"name": "guest", "permissions": {}}).inserted_id
+    server[db_name].user.update_one({"username": "alice"}, {"$set": {"role": DBRef("role", guest)}})
+    wait_for_refusal(first, token, FORBIDDEN)
+
+
+def test_a_role_renamed_in_the_database_is_refused_within_the_bound(pair_of_processes, server, db_name):
+    first, _ = pair_of_processes
+    token = cached_token(first)
+    server[db_name].role.update_one({"name": "admin"}, {"$set": {"name": "retired"}})
+    wait_for_refusal(first, token, FORBIDDEN)
