@@ -59,8 +59,8 @@ VIEWS = [  # row, path, token
 GUARDED = "ours: guarded plain view"
 #: Without change streams (mongomock) the cached app reads like the strict one.
 WIRE_ONLY_KINDS = {"cached"}
-#: The commands of the session cache's change stream, sent by its own thread.
-STREAM_COMMANDS = {"aggregate", "getMore", "killCursors"}
+#: The commands of the session cache's change stream (sent by its own thread).
+STREAM_COMMANDS = {"getMore", "killCursors"}
 CREDENTIALS = {"username": apps.USERNAME, "password": apps.PASSWORD}
 
 Client = Callable[..., tuple]
@@ -75,7 +75,7 @@ class CommandCounter(monitoring.CommandListener):
         self.counts: collections.Counter = collections.Counter()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.row is not None and event.command_name not in STREAM_COMMANDS:
+        if self.row is not None and not is_stream_command(event):
             self.counts[self.row] += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
@@ -83,6 +83,14 @@ class CommandCounter(monitoring.CommandListener):
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
+
+
+def is_stream_command(event: monitoring.CommandStartedEvent) -> bool:
+    """A change stream's command: its opening aggregate, its getMore and killCursors."""
+    if event.command_name in STREAM_COMMANDS:
+        return True
+    pipeline = event.command.get("pipeline") if event.command_name == "aggregate" else None
+    return bool(pipeline) and "$changeStream" in pipeline[0]
 
 
 COUNTER = CommandCounter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Optional, Union
@@ -25,7 +26,7 @@ from .errors import AuthError, Unauthorized
 from .models import User
 from .policies import FreshLogin, PasswordChanged, Policy, RoleAllowed
 from .records import SessionRecord
-from .state import get_state
+from .state import State, get_state
 from .tokens import ACCESS, subject_id
 from .transport import parse_authorization_header
 
@@ -61,10 +62,10 @@ def allowed_roles(role: RoleSpec) -> Optional[frozenset[str]]:
     return frozenset([role] if isinstance(role, str) else role)
 
 
-def identify(token: str) -> Identity:
+def identify(token: str, state: Optional[State] = None) -> Identity:
     """Check ``token`` and its session (with its user and role as they are
     now, and the app's policies); the identity behind it."""
-    state = get_state()
+    state = state or get_state()
     claims = state.tokens.decode(token, ACCESS)
     user_id = subject_id(claims)
     with unavailable_on_error():
@@ -117,12 +118,13 @@ def authenticate() -> Identity:
     if refusal is not None:
         raise refusal.with_traceback(None)
     try:
-        found = transport.request_token()
+        state = get_state()
+        found = transport.request_token(state.settings.token_location)
         if found is None:
             raise Unauthorized()
         if found.from_cookie:
-            transport.require_csrf(get_state().tokens.decode(found.token, ACCESS)["sid"])
-        identity = identify(found.token)
+            transport.require_csrf(state.tokens.decode(found.token, ACCESS)["sid"])
+        identity = identify(found.token, state)
     except AuthError as error:
         setattr(g, _REFUSAL, error)
         raise
@@ -161,7 +163,7 @@ class _DefaultPasswordChange(PasswordChanged):
     """``PasswordChanged`` when the app's ``AUTH_REQUIRE_PASSWORD_CHANGE`` is on."""
 
     def check(self, identity: Identity, now: datetime) -> None:
-        if get_state().settings.require_password_change:
+        if identity.change_password and get_state().settings.require_password_change:
             super().check(identity, now)
 
 
@@ -210,13 +212,17 @@ def required(
     policies = route_policies(roles, require_password_change, window)
 
     def decorator(view: ViewFunc) -> ViewFunc:
+        asynchronous = inspect.iscoroutinefunction(view)
+
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 check_policies(authenticate(), policies)
             except AuthError as error:
                 return refusal_response(error)
-            return current_app.ensure_sync(view)(*args, **kwargs)
+            if asynchronous:
+                return current_app.ensure_sync(view)(*args, **kwargs)
+            return view(*args, **kwargs)
 
         mark_guarded(wrapper, roles, fresh=window is not None)
         return wrapper

@@ -73,14 +73,16 @@ def cookie(name: str) -> Optional[str]:
     return value if value and len(value) <= MAX_TOKEN_LENGTH else None
 
 
-def request_token() -> Optional[RequestToken]:
+def request_token(locations: Optional[tuple[str, ...]] = None) -> Optional[RequestToken]:
     """The Bearer header when headers are enabled and one is sent, else the
-    ``access_token`` cookie when cookies are enabled; None when neither."""
-    if headers_enabled():
+    ``access_token`` cookie when cookies are enabled; None when neither.
+    ``locations``: ``AUTH_TOKEN_LOCATION`` when the caller has it at hand."""
+    locations = locations if locations is not None else get_state().settings.token_location
+    if "headers" in locations:
         token = parse_authorization_header(request.headers.get("Authorization"))
         if token is not None:
             return RequestToken(token, from_cookie=False)
-    if cookies_enabled():
+    if "cookies" in locations:
         token = cookie(ACCESS_COOKIE)
         if token is not None:
             return RequestToken(token, from_cookie=True)

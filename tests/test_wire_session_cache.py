@@ -33,13 +33,11 @@ UNAUTHORIZED = (401, {"message": "unauthorized"})
 FORBIDDEN = (403, {"message": "forbidden"})
 #: Far above the lag bound (500 ms): only a broken cache waits this long.
 WAIT_SECONDS = 15
-#: The commands of the change stream itself, sent by its own thread.
-STREAM_COMMANDS = {"aggregate", "getMore", "killCursors"}
 
 
 @pytest.fixture(scope="module")
 def command_log():
-    log = CommandLog(ignored=STREAM_COMMANDS)
+    log = CommandLog(streams=False)
     monitoring.register(log)
     return log
 

@@ -40,18 +40,28 @@ APP_SCRIPT = (
 )
 
 
+def is_change_stream_command(event) -> bool:
+    """A command of a change stream: its opening ``aggregate`` (a pipeline that
+    starts with ``$changeStream``), its ``getMore`` and ``killCursors``."""
+    if event.command_name in ("getMore", "killCursors"):
+        return True
+    pipeline = event.command.get("pipeline") if event.command_name == "aggregate" else None
+    return bool(pipeline) and "$changeStream" in pipeline[0]
+
+
 class CommandLog(monitoring.CommandListener):
     """The commands sent while ``recording()`` is open, as (name, collection),
-    but for those named in ``ignored``. Register it before the app creates its
-    client (pymongo cannot unregister it: it stays idle outside ``recording()``)."""
+    but for those of change streams when ``streams`` is false. Register it before
+    the app creates its client (pymongo cannot unregister it: it stays idle
+    outside ``recording()``)."""
 
-    def __init__(self, ignored: frozenset = frozenset()):
-        self.ignored = ignored
+    def __init__(self, streams: bool = True):
+        self.streams = streams
         self.active = False
         self.commands: list = []
 
     def started(self, event):
-        if self.active and event.command_name not in self.ignored:
+        if self.active and (self.streams or not is_change_stream_command(event)):
             self.commands.append((event.command_name, event.command.get(event.command_name)))
 
     def succeeded(self, event):
