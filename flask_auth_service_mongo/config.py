@@ -145,108 +145,194 @@ def parse_cookie_path(key: str, value: Any) -> str:
 
 DEFAULT_DATABASE = "flask_auth"
 
-#: key -> (default, parser)
-KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
-    "MONGODB_URI": ("mongodb://localhost:27017/" + DEFAULT_DATABASE, parse_mongodb_uri),
-    "AUTH_TOKEN_EXPIRE_MINUTES": (60, int_parser(1)),
-    "AUTH_REFRESH_TOKEN_EXPIRE_MINUTES": (10080, int_parser(1)),
-    "AUTH_WHITE_LIST_TOKEN": (True, parse_bool),
-    "AUTH_USERNAME_MIN_LENGTH": (3, int_parser(1, 256)),
-    "AUTH_PASSWORD_MIN_LENGTH": (8, int_parser(1, 72)),
-    "AUTH_RESET_PASSWORD_LENGTH": (16, int_parser(8, 72)),
-    "AUTH_REQUIRE_PASSWORD_CHANGE": (False, parse_bool),
-    "AUTH_BCRYPT_ROUNDS": (12, int_parser(4, 31)),
-    "AUTH_LOGIN_MAX_ATTEMPTS": (5, int_parser(1)),
-    "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": (None, optional(int_parser(1))),
-    "AUTH_LOGIN_LOCKOUT_SECONDS": (900, int_parser(1)),
-    "AUTH_LOGIN_IP_MAX_ATTEMPTS": (50, int_parser(0)),
-    "AUTH_ALGORITHM": ("HS256", parse_algorithm),
-    "AUTH_LEEWAY_SECONDS": (0, int_parser(0, 300)),
-    "AUTH_REFRESH_REUSE_GRACE_SECONDS": (0, int_parser(0, 60)),
-    "AUTH_LAST_USED_INTERVAL_SECONDS": (60, int_parser(1)),
-    "AUTH_TOKEN_CACHE_SIZE": (4096, int_parser(0)),
-    "AUTH_MONGODB_TIMEOUT_MS": (3000, int_parser(100)),
-    "AUTH_ADMIN_ROLES": ("admin", parse_names),
-    "AUTH_SESSION_CACHE": (False, parse_bool),
-    "AUTH_SESSION_CACHE_MAX_LAG_MS": (500, int_parser(20, 60_000)),
-    "AUTH_SESSION_CACHE_SIZE": (100_000, int_parser(1)),
-    "AUTH_SESSION_IDLE_MINUTES": (0, int_parser(0)),
-    "AUTH_MAX_SESSIONS_PER_USER": (100, int_parser(0)),
-    "AUTH_TOKEN_LOCATION": ("headers", parse_locations),
-    "AUTH_COOKIE_SECURE": (True, parse_bool),
-    "AUTH_COOKIE_SAMESITE": ("Lax", parse_samesite),
-    "AUTH_COOKIE_DOMAIN": (None, parse_cookie_domain),
-    "AUTH_REFRESH_COOKIE_PATH": ("/", parse_cookie_path),
-}
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key, declared once: its default, its parser (None:
+    read with the key material, ``keys.load``), its line in the docs' table
+    and, where the default is no plain value, how the docs show it."""
+
+    name: str
+    default: Any
+    parse: Optional[Callable[[str, Any], Any]]
+    description: str
+    shown: Optional[str] = None
 
 
-#: Every key the extension reads -> one line (reST) for the configuration
-#: table of the docs, in the table's order. tests/test_config.py checks that
-#: no key of ``KEYS`` or ``keys.MATERIAL_KEYS`` lacks one.
-DESCRIPTIONS: dict[str, str] = {
-    "MONGODB_URI": "connection; ``mongomock://localhost/NAME`` is the in-memory backend",
-    "AUTH_SECRET_KEY": "signing key of the ``HS*`` algorithms; required for them, at least 32 bytes unless "
-    "testing or debug",
-    "AUTH_ALGORITHM": "JWT algorithm, pinned when verifying: ``HS256/384/512``, ``RS256/384/512``, "
-    "``PS256/384/512``, ``ES256/384/512``, ``EdDSA``",
-    "AUTH_PRIVATE_KEY": "signing key of the RSA, EC and EdDSA algorithms: PEM text or the path of a PEM file "
-    "(RSA: 2048 bits or more)",
-    "AUTH_PUBLIC_KEY": "optional; must match ``AUTH_PRIVATE_KEY``",
-    "AUTH_KEY_ID": "``kid`` header of new tokens",
-    "AUTH_VERIFY_KEYS": "older keys still accepted (verification only): a mapping kid → key, or a list of keys",
-    "AUTH_TOKEN_EXPIRE_MINUTES": "access token lifetime, in minutes (``expires_in``)",
-    "AUTH_REFRESH_TOKEN_EXPIRE_MINUTES": "refresh token and session lifetime, in minutes (not extended by refreshes)",
-    "AUTH_WHITE_LIST_TOKEN": "sessions checked on every request; false: stateless tokens logout cannot revoke",
-    "AUTH_USERNAME_MIN_LENGTH": "shortest username accepted for new users",
-    "AUTH_PASSWORD_MIN_LENGTH": "shortest new password; passwords over 72 UTF-8 bytes are refused, never truncated",
-    "AUTH_RESET_PASSWORD_LENGTH": "length of generated reset passwords",
-    "AUTH_REQUIRE_PASSWORD_CHANGE": "default of ``auth.required(require_password_change=...)``",
-    "AUTH_BCRYPT_ROUNDS": "cost of new hashes; weaker hashes are upgraded at login",
-    "AUTH_LOGIN_MAX_ATTEMPTS": "failed logins per account before a lockout (per account and client IP when "
-    "``AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS`` is higher)",
-    "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": "failed logins for one username from all IPs before a lockout for everyone",
-    "AUTH_LOGIN_LOCKOUT_SECONDS": "lockout length (``Retry-After``); failures are forgotten after as long without one",
-    "AUTH_LOGIN_IP_MAX_ATTEMPTS": "failed logins from one client IP, whatever the usernames, before that IP is locked"
-    " out (0 turns it off)",
-    "AUTH_LEEWAY_SECONDS": "clock leeway when checking ``exp``",
-    "AUTH_REFRESH_REUSE_GRACE_SECONDS": "a replay of the token spent this many seconds ago is refused without "
-    "ending the session",
-    "AUTH_LAST_USED_INTERVAL_SECONDS": "at most one last-use write per session per interval",
-    "AUTH_TOKEN_CACHE_SIZE": "verified access tokens remembered (0 turns the cache off)",
-    "AUTH_MONGODB_TIMEOUT_MS": "server selection, connect and socket timeouts",
-    "AUTH_ADMIN_ROLES": "roles allowed the GraphQL account operations, highest first (comma-separated or a list;"
-    " see Security)",
-    "AUTH_SESSION_IDLE_MINUTES": "a session unused this long ends; at least twice ``AUTH_LAST_USED_INTERVAL_SECONDS``",
-    "AUTH_MAX_SESSIONS_PER_USER": "a login beyond this many live sessions ends the least recently used ones",
-    "AUTH_TOKEN_LOCATION": 'where tokens travel: ``headers``, ``cookies`` or both (``"headers,cookies"`` or a list)',
-    "AUTH_COOKIE_SECURE": "``Secure`` attribute of the cookies; false is refused unless testing or debug",
-    "AUTH_COOKIE_SAMESITE": "``Lax``, ``Strict`` or ``None`` (``None`` needs ``AUTH_COOKIE_SECURE``)",
-    "AUTH_COOKIE_DOMAIN": "``Domain`` attribute of the cookies (none: the host that answered only)",
-    "AUTH_REFRESH_COOKIE_PATH": "the ``refresh_token`` cookie is sent only under this path",
-    "AUTH_SESSION_CACHE": "a per-process mirror of the sessions read, kept current by change streams "
-    "(see the session cache guide)",
-    "AUTH_SESSION_CACHE_MAX_LAG_MS": "the mirror is trusted only while its change stream confirmed, this "
-    "recently, that nothing it holds changed",
-    "AUTH_SESSION_CACHE_SIZE": "sessions held in the mirror at most (least recently used dropped)",
-}
-
-#: The default as the docs show it, where ``KEYS`` has none or a placeholder.
-SHOWN_DEFAULTS: dict[str, str] = {
-    "AUTH_SECRET_KEY": "Flask's ``SECRET_KEY``",
-    "AUTH_PRIVATE_KEY": "none",
-    "AUTH_PUBLIC_KEY": "from ``AUTH_PRIVATE_KEY``",
-    "AUTH_KEY_ID": "derived from the key",
-    "AUTH_VERIFY_KEYS": "none",
-    "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS": "``AUTH_LOGIN_MAX_ATTEMPTS``",
-    "AUTH_SESSION_IDLE_MINUTES": "0 (off)",
-    "AUTH_MAX_SESSIONS_PER_USER": "100 (0: no limit)",
-}
+#: Every key the extension reads, in the order of the docs' configuration table.
+DECLARED: tuple[Key, ...] = (
+    Key(
+        "MONGODB_URI",
+        "mongodb://localhost:27017/" + DEFAULT_DATABASE,
+        parse_mongodb_uri,
+        "connection; ``mongomock://localhost/NAME`` is the in-memory backend",
+    ),
+    Key(
+        "AUTH_SECRET_KEY",
+        None,
+        None,
+        "signing key of the ``HS*`` algorithms; required for them, at least 32 bytes unless testing or debug",
+        shown="Flask's ``SECRET_KEY``",
+    ),
+    Key(
+        "AUTH_ALGORITHM",
+        "HS256",
+        parse_algorithm,
+        "JWT algorithm, pinned when verifying: ``HS256/384/512``, ``RS256/384/512``, ``PS256/384/512``, "
+        "``ES256/384/512``, ``EdDSA``",
+    ),
+    Key(
+        "AUTH_PRIVATE_KEY",
+        None,
+        None,
+        "signing key of the RSA, EC and EdDSA algorithms: PEM text or the path of a PEM file (RSA: 2048 bits or more)",
+        shown="none",
+    ),
+    Key("AUTH_PUBLIC_KEY", None, None, "optional; must match ``AUTH_PRIVATE_KEY``", shown="from ``AUTH_PRIVATE_KEY``"),
+    Key("AUTH_KEY_ID", None, None, "``kid`` header of new tokens", shown="derived from the key"),
+    Key(
+        "AUTH_VERIFY_KEYS",
+        None,
+        None,
+        "older keys still accepted (verification only): a mapping kid → key, or a list of keys",
+        shown="none",
+    ),
+    Key("AUTH_TOKEN_EXPIRE_MINUTES", 60, int_parser(1), "access token lifetime, in minutes (``expires_in``)"),
+    Key(
+        "AUTH_REFRESH_TOKEN_EXPIRE_MINUTES",
+        10080,
+        int_parser(1),
+        "refresh token and session lifetime, in minutes (not extended by refreshes)",
+    ),
+    Key(
+        "AUTH_WHITE_LIST_TOKEN",
+        True,
+        parse_bool,
+        "sessions checked on every request; false: stateless tokens logout cannot revoke",
+    ),
+    Key("AUTH_USERNAME_MIN_LENGTH", 3, int_parser(1, 256), "shortest username accepted for new users"),
+    Key(
+        "AUTH_PASSWORD_MIN_LENGTH",
+        8,
+        int_parser(1, 72),
+        "shortest new password; passwords over 72 UTF-8 bytes are refused, never truncated",
+    ),
+    Key("AUTH_RESET_PASSWORD_LENGTH", 16, int_parser(8, 72), "length of generated reset passwords"),
+    Key("AUTH_REQUIRE_PASSWORD_CHANGE", False, parse_bool, "default of ``auth.required(require_password_change=...)``"),
+    Key("AUTH_BCRYPT_ROUNDS", 12, int_parser(4, 31), "cost of new hashes; weaker hashes are upgraded at login"),
+    Key(
+        "AUTH_LOGIN_MAX_ATTEMPTS",
+        5,
+        int_parser(1),
+        "failed logins per account before a lockout (per account and client IP when "
+        "``AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS`` is higher)",
+    ),
+    Key(
+        "AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS",
+        None,
+        optional(int_parser(1)),
+        "failed logins for one username from all IPs before a lockout for everyone",
+        shown="``AUTH_LOGIN_MAX_ATTEMPTS``",
+    ),
+    Key(
+        "AUTH_LOGIN_LOCKOUT_SECONDS",
+        900,
+        int_parser(1),
+        "lockout length (``Retry-After``); failures are forgotten after as long without one",
+    ),
+    Key(
+        "AUTH_LOGIN_IP_MAX_ATTEMPTS",
+        50,
+        int_parser(0),
+        "failed logins from one client IP, whatever the usernames, before that IP is locked out (0 turns it off)",
+    ),
+    Key("AUTH_LEEWAY_SECONDS", 0, int_parser(0, 300), "clock leeway when checking ``exp``"),
+    Key(
+        "AUTH_REFRESH_REUSE_GRACE_SECONDS",
+        0,
+        int_parser(0, 60),
+        "a replay of the token spent this many seconds ago is refused without ending the session",
+    ),
+    Key("AUTH_LAST_USED_INTERVAL_SECONDS", 60, int_parser(1), "at most one last-use write per session per interval"),
+    Key("AUTH_TOKEN_CACHE_SIZE", 4096, int_parser(0), "verified access tokens remembered (0 turns the cache off)"),
+    Key("AUTH_MONGODB_TIMEOUT_MS", 3000, int_parser(100), "server selection, connect and socket timeouts"),
+    Key(
+        "AUTH_ADMIN_ROLES",
+        "admin",
+        parse_names,
+        "roles allowed the GraphQL account operations, highest first (comma-separated or a list; see Security)",
+    ),
+    Key(
+        "AUTH_SESSION_IDLE_MINUTES",
+        0,
+        int_parser(0),
+        "a session unused this long ends; at least twice ``AUTH_LAST_USED_INTERVAL_SECONDS``",
+        shown="0 (off)",
+    ),
+    Key(
+        "AUTH_MAX_SESSIONS_PER_USER",
+        100,
+        int_parser(0),
+        "a login beyond this many live sessions ends the least recently used ones",
+        shown="100 (0: no limit)",
+    ),
+    Key(
+        "AUTH_TOKEN_LOCATION",
+        "headers",
+        parse_locations,
+        'where tokens travel: ``headers``, ``cookies`` or both (``"headers,cookies"`` or a list)',
+    ),
+    Key(
+        "AUTH_COOKIE_SECURE",
+        True,
+        parse_bool,
+        "``Secure`` attribute of the cookies; false is refused unless testing or debug",
+    ),
+    Key(
+        "AUTH_COOKIE_SAMESITE",
+        "Lax",
+        parse_samesite,
+        "``Lax``, ``Strict`` or ``None`` (``None`` needs ``AUTH_COOKIE_SECURE``)",
+    ),
+    Key(
+        "AUTH_COOKIE_DOMAIN",
+        None,
+        parse_cookie_domain,
+        "``Domain`` attribute of the cookies (none: the host that answered only)",
+    ),
+    Key(
+        "AUTH_REFRESH_COOKIE_PATH", "/", parse_cookie_path, "the ``refresh_token`` cookie is sent only under this path"
+    ),
+    Key(
+        "AUTH_SESSION_CACHE",
+        False,
+        parse_bool,
+        "a per-process mirror of the sessions read, kept current by change streams (see the session cache guide)",
+    ),
+    Key(
+        "AUTH_SESSION_CACHE_MAX_LAG_MS",
+        500,
+        int_parser(20, 60_000),
+        "the mirror is trusted only while its change stream confirmed, this recently, that nothing it holds changed",
+    ),
+    Key(
+        "AUTH_SESSION_CACHE_SIZE",
+        100_000,
+        int_parser(1),
+        "sessions held in the mirror at most (least recently used dropped)",
+    ),
+)
+#: key -> (default, parser), for the keys parsed here.
+KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {k.name: (k.default, k.parse) for k in DECLARED if k.parse}
+#: key -> its line (reST) in the docs' configuration table.
+DESCRIPTIONS: dict[str, str] = {k.name: k.description for k in DECLARED}
+_SHOWN: dict[str, str] = {k.name: k.shown for k in DECLARED if k.shown}
 
 
 def shown_default(key: str) -> str:
     """The default of ``key`` as reST, for the docs' configuration table."""
-    if key in SHOWN_DEFAULTS:
-        return SHOWN_DEFAULTS[key]
+    if key in _SHOWN:
+        return _SHOWN[key]
     default = KEYS[key][0]
     if default is None:
         return "none"
