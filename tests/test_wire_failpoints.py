@@ -64,7 +64,7 @@ def answer(response) -> tuple:
 
 @pytest.mark.parametrize("fault", [ERROR, DROPPED, TIMED_OUT], ids=["error", "dropped", "timeout"])
 def test_a_failed_session_check_answers_503_and_changes_nothing(client, token, fail, fault):
-    fail(["find"], **fault)
+    fail(["aggregate"], **fault)
     assert answer(client.get("/admin/me", headers=bearer(token))) == UNAVAILABLE
     assert client.get("/admin/me", headers=bearer(token)).status_code == 200
 
