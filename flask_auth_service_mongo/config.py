@@ -313,7 +313,8 @@ DECLARED: tuple[Key, ...] = (
         "AUTH_SESSION_CACHE_MAX_LAG_MS",
         500,
         int_parser(20, 60_000),
-        "the mirror is trusted only while its change stream confirmed, this recently, that nothing it holds changed",
+        "the mirror is trusted only until this long after the sending of a watermark write its change stream "
+        "delivered (every change committed before it is applied)",
     ),
     Key(
         "AUTH_SESSION_CACHE_SIZE",

@@ -279,7 +279,10 @@ from pymongo import MongoClient, monitoring
 class Count(monitoring.CommandListener):
     commands = 0
     def started(self, event):
-        if event.command_name not in ("aggregate", "getMore", "killCursors"):
+        target = event.command.get(event.command_name)
+        pipeline = event.command.get("pipeline") or [{}]
+        stream = event.command_name in ("getMore", "killCursors") or "$changeStream" in pipeline[0]
+        if not stream and target != "auth_mirror_watermark":
             Count.commands += 1
     def succeeded(self, event): pass
     def failed(self, event): pass

@@ -49,9 +49,20 @@ def is_change_stream_command(event) -> bool:
     return bool(pipeline) and "$changeStream" in pipeline[0]
 
 
+#: The session cache's watermarks (the proof that its stream is current).
+WATERMARKS = "auth_mirror_watermark"
+
+
+def is_session_cache_command(event) -> bool:
+    """A command of the session cache's own thread: its change stream's, or
+    its watermark write."""
+    return is_change_stream_command(event) or event.command.get(event.command_name) == WATERMARKS
+
+
 class CommandLog(monitoring.CommandListener):
     """The commands sent while ``recording()`` is open, as (name, collection),
-    but for those of change streams when ``streams`` is false. Register it before
+    but for those of change streams and the session cache's watermarks when
+    ``streams`` is false. Register it before
     the app creates its client (pymongo cannot unregister it: it stays idle
     outside ``recording()``)."""
 
@@ -61,7 +72,7 @@ class CommandLog(monitoring.CommandListener):
         self.commands: list = []
 
     def started(self, event):
-        if self.active and (self.streams or not is_change_stream_command(event)):
+        if self.active and (self.streams or not is_session_cache_command(event)):
             self.commands.append((event.command_name, event.command.get(event.command_name)))
 
     def succeeded(self, event):
