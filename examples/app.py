@@ -74,6 +74,14 @@ class ApiSession(Resource):
         return api_rest.revoke_session(session_id)
 
 
+@api.route("/events")
+class ApiEvents(Resource):
+    @docs.security_events
+    @auth.required(role="admin")
+    def get(self):
+        return api_rest.security_events()
+
+
 @api.route("/reauthenticate")
 class ApiReauthenticate(Resource):
     @docs.reauthenticate

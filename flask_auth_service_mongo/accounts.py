@@ -9,14 +9,15 @@ only through the store (``store.end``).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Optional, Sequence
 
 from bson import ObjectId
 from mongoengine.errors import NotUniqueError
 
-from . import signals, throttle
+from . import events, signals, throttle
 from .clock import utcnow
-from .database import unavailable_on_error
+from .database import RawDocument, unavailable_on_error
 from .errors import Forbidden, NotFound, PolicyError, Unauthorized
 from .models import Role, User, normalize_username
 from .passwords import check_password, generate_password, hash_password, validate_new_password
@@ -195,6 +196,35 @@ def list_users(actor: Optional[Actor], limit: Optional[int], offset: Optional[in
     offset = offset if isinstance(offset, int) and offset >= 0 else 0
     with unavailable_on_error():
         return list(User.objects.order_by("username").skip(offset).limit(limit))
+
+
+def own_events(user_id: ObjectId, paging: events.Page) -> list[RawDocument]:
+    """The user's own security events (``auth_event`` documents), newest first."""
+    with unavailable_on_error():
+        return events.find(events.query_for(user_id=user_id), paging)
+
+
+def list_events(
+    actor: Optional[Actor],
+    username: Optional[str] = None,
+    kind: Optional[str] = None,
+    since: Optional[datetime] = None,
+    limit: Optional[int] = None,
+    offset: Optional[int] = None,
+) -> list[RawDocument]:
+    """Anyone's security events (or ``username``'s), newest first: for the
+    admin roles and the command line. Out-of-range paging is the default."""
+    _authorize_admin(actor)
+    limit = limit if isinstance(limit, int) and 1 <= limit <= events.MAX_PAGE else events.DEFAULT_PAGE
+    offset = offset if isinstance(offset, int) and offset >= 0 else 0
+    with unavailable_on_error():
+        user_id = None
+        if username is not None:
+            user = User.find_by_username(username)
+            if user is None:
+                raise PolicyError("user_not_found", f"user {username!r} does not exist")
+            user_id = user.pk
+        return events.find(events.query_for(user_id, kind, since), events.Page(limit, offset))
 
 
 def list_roles(actor: Optional[Actor]) -> list[Role]:

@@ -12,7 +12,7 @@ from typing import Any, Callable, Union
 from flask import Response as FlaskResponse
 from flask import request
 
-from . import signin, transport
+from . import accounts, events, signin, transport
 from .apidoc import AUTHORIZATIONS as AUTHORIZATIONS  # Swagger for flask-restx users
 from .apidoc import Docs as Docs
 from .apidoc import document as document
@@ -145,6 +145,23 @@ def revoke_session(session_id: str) -> Response:
     return transport.answer({"message": "ok"}, 200, clear=transport.cookie_session_ends(identity.user_id, session_id))
 
 
+@answers_refusals
+def security_events() -> Response:
+    """The current user's own security events, newest first.
+
+    Paged by the query string: ``limit`` (1 to 500, default 50) and
+    ``offset``, or ``before`` (the ``id`` of the last event seen; the answer's
+    ``next`` is the one to send for the page after).
+    """
+    identity = authenticate()
+    args = request.args
+    paging = events.page(args.get("limit"), args.get("offset"), args.get("before"))
+    found = accounts.own_events(identity.user_id, paging)
+    data = [events.public(event, identity.session_id) for event in found]
+    following = data[-1]["id"] if len(data) == paging.limit else None
+    return {"message": "ok", "data": data, "next": following}, 200
+
+
 #: How long other services may cache the key set, in seconds.
 JWKS_MAX_AGE = 300
 
@@ -167,5 +184,6 @@ __all__ = [
     "reauthenticate",
     "refresh",
     "revoke_session",
+    "security_events",
     "sessions",
 ]

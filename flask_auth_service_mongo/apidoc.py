@@ -148,6 +148,16 @@ class Docs:
             },
         )
 
+    def security_events(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Document the listing of one's own events (``api_rest.security_events``, guarded)."""
+        params = {
+            "limit": {"in": "query", "type": "integer", "description": "1 to 500 (default 50)"},
+            "offset": {"in": "query", "type": "integer", "description": "events skipped (default 0)"},
+            "before": {"in": "query", "type": "string", "description": "an event id: the events older than it"},
+        }
+        responses = {"200": "The caller's events, newest first", "400": ("bad_request (paging)", self.error)}
+        return self.api.doc(params=params, responses=responses)(view)  # type: ignore[no-any-return]  # untyped restx
+
 
 def document(api: Union[Api, Namespace]) -> Docs:
     """Register our models on ``api``; the decorators that document our operations."""

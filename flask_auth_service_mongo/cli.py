@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from mongoengine.errors import NotUniqueError
 
-from . import accounts, compat, signin
+from . import accounts, compat, events, signin
 from .database import MOCK_SCHEME, database_failure, unavailable_on_error
 from .errors import AuthError, PolicyError, ServiceUnavailable
 from .models import Role, User, normalize_username
@@ -116,3 +116,29 @@ def check_compat(fix: bool) -> None:
     if not report.ok:
         fail("0.1.8 cannot read every user and role document" + ("" if fix else " (try --fix)"))
     click.echo("0.1.8 can read every user and role document")
+
+
+@group.command("events")
+@click.option("-u", "--username", default=None, help="Only this user's events.")
+@click.option("--since", default=None, help="Only events at or after this ISO 8601 time (UTC unless it says).")
+@click.option("--kind", default=None, help="Only events of this kind, e.g. login_failed.")
+@click.option("--limit", default=events.DEFAULT_PAGE, show_default=True, help="At most this many events.")
+def list_events(username: str | None, since: str | None, kind: str | None, limit: int) -> None:
+    """Show the security events of the audit trail, newest first."""
+    moment = events.parse_time(since) if since is not None else None
+    if since is not None and moment is None:
+        fail(f"--since must be an ISO 8601 time such as 2026-01-31T12:00:00Z, got {since!r}")
+    if not 1 <= limit <= events.MAX_PAGE:
+        fail(f"--limit must be between 1 and {events.MAX_PAGE}")
+    with _command_errors():
+        found = accounts.list_events(None, username, kind, moment, limit)
+        names = events.usernames(found)
+    for event in found:
+        shown = events.public(event)
+        who = names.get(event["user"], str(event["user"])) if event.get("user") else "-"
+        fields = [shown["time"], shown["kind"], who]
+        fields += [f"{name}={shown[name]}" for name in ("reason", "session_id", "ip") if shown[name]]
+        fields += [f"{name}={value}" for name, value in shown["details"].items()]
+        if shown["user_agent"]:
+            fields.append(json.dumps(shown["user_agent"]))
+        click.echo("  ".join(str(field) for field in fields))

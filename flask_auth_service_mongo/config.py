@@ -322,6 +322,14 @@ DECLARED: tuple[Key, ...] = (
         int_parser(1),
         "sessions held in the mirror at most (least recently used dropped)",
     ),
+    Key(
+        "AUTH_AUDIT_RETENTION_DAYS",
+        90,
+        int_parser(0, 36_500),
+        "security events are kept in ``auth_event`` this many days (a TTL index); 0 keeps none (see the audit "
+        "trail guide)",
+        shown="90 (0: no audit trail)",
+    ),
 )
 #: key -> (default, parser), for the keys parsed here.
 KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {k.name: (k.default, k.parse) for k in DECLARED if k.parse}
@@ -378,6 +386,7 @@ class Settings:
     cookie_samesite: str
     cookie_domain: Optional[str]
     refresh_cookie_path: str
+    audit_retention_days: int
     keys: keys.KeyRing = field(repr=False)
 
 

@@ -8,7 +8,7 @@ import time
 from flask import Flask
 from pymongo.errors import PyMongoError
 
-from . import audit, cli, config, database, mirror, models, policies, propagation, throttle
+from . import audit, cli, config, database, events, mirror, models, policies, propagation, throttle
 from .errors import AuthError, render
 from .state import EXTENSION_KEY, State, get_state
 from .store import SessionStore
@@ -47,6 +47,7 @@ class AuthService:
         app.extensions[EXTENSION_KEY] = State(settings, tokens, db, store, session_policies)
         propagation.connect()
         audit.connect()
+        events.connect()
         with app.app_context():
             if not _create_indexes():
                 # The app still starts (and answers 503) while MongoDB is down,
@@ -60,6 +61,7 @@ def _create_indexes() -> bool:
     try:
         models.ensure_indexes()
         throttle.ensure_index()
+        events.ensure_indexes()
     except PyMongoError as error:
         log.error("could not create the MongoDB indexes: %s", type(error).__name__)
         return False

@@ -23,7 +23,7 @@ from graphql import GraphQLError, GraphQLResolveInfo, OperationType
 from graphql_relay import from_global_id
 from mongoengine.errors import DoesNotExist
 
-from . import accounts, auth, models, signin, transport
+from . import accounts, auth, events, models, signin, transport
 from .clock import iso
 from .errors import Forbidden, NotFound
 from .records import CSRF_FIELD, TOKEN_ANSWER_FIELDS, Actor
@@ -31,6 +31,7 @@ from .records import CSRF_FIELD, TOKEN_ANSWER_FIELDS, Actor
 log = logging.getLogger("flask_auth_service_mongo")
 _PASSWORD_CHECKED = "_flask_auth_service_mongo_password_checked"
 _CREATION_TIMES = "_flask_auth_service_mongo_creation_times"
+_EVENT_USERNAMES = "_flask_auth_service_mongo_event_usernames"
 
 
 def _caller(roles: auth.RoleSpec = None, password_change_ok: bool = False) -> auth.Identity:
@@ -99,6 +100,39 @@ class User(graphene.ObjectType):
         except DoesNotExist:  # the role was deleted
             return None
         return role
+
+
+class Event(graphene.ObjectType):
+    """A security event of the audit trail (never a secret)."""
+
+    id = graphene.ID(required=True)
+    time = DateTime(required=True)
+    kind = graphene.String(required=True, description="the signal's name, e.g. user_logged_in")
+    user_id = graphene.ID()
+    username = graphene.String()
+    session_id = graphene.String()
+    session_ids = graphene.List(graphene.NonNull(graphene.String))
+    ip = graphene.String()
+    user_agent = graphene.String()
+    reason = graphene.String()
+    details = GenericScalar(description="the event's other arguments, a JSON object")
+
+    @staticmethod
+    def resolve_id(event: dict[str, Any], info: GraphQLResolveInfo) -> str:
+        return str(event["_id"])
+
+    @staticmethod
+    def resolve_user_id(event: dict[str, Any], info: GraphQLResolveInfo) -> Optional[str]:
+        return str(event["user"]) if event.get("user") else None
+
+    @staticmethod
+    def resolve_username(event: dict[str, Any], info: GraphQLResolveInfo) -> Optional[str]:
+        names: dict[ObjectId, str] = g.get(_EVENT_USERNAMES) or {}
+        return names.get(event["user"]) if event.get("user") else None
+
+    @staticmethod
+    def resolve_details(event: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, Any]:
+        return event.get("details") or {}
 
 
 class UpdatePasswordInput(graphene.InputObjectType):
@@ -248,6 +282,15 @@ class Query(graphene.ObjectType):
         offset=graphene.Int(default_value=0),
     )
     roles = graphene.List(graphene.NonNull(Role))
+    events = graphene.List(
+        graphene.NonNull(Event),
+        username=graphene.String(),
+        kind=graphene.String(),
+        since=DateTime(),
+        limit=graphene.Int(default_value=events.DEFAULT_PAGE),
+        offset=graphene.Int(default_value=0),
+        description="anyone's security events, newest first (admin roles)",
+    )
 
     @staticmethod
     def resolve_me(root: Any, info: GraphQLResolveInfo) -> Optional[models.User]:
@@ -266,6 +309,20 @@ class Query(graphene.ObjectType):
     @staticmethod
     def resolve_roles(root: Any, info: GraphQLResolveInfo) -> list[models.Role]:
         return accounts.list_roles(_actor())
+
+    @staticmethod
+    def resolve_events(
+        root: Any,
+        info: GraphQLResolveInfo,
+        limit: Optional[int],
+        offset: Optional[int],
+        username: Optional[str] = None,
+        kind: Optional[str] = None,
+        since: Optional[datetime] = None,
+    ) -> list[dict[str, Any]]:
+        found = accounts.list_events(_actor(), username, kind, events.parse_time(since), limit, offset)
+        setattr(g, _EVENT_USERNAMES, events.usernames(found))
+        return found
 
 
 class Mutation(graphene.ObjectType):

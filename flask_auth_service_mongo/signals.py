@@ -31,6 +31,11 @@ sessions_ended = _signals.signal("sessions-ended")
 password_changed = _signals.signal("password-changed")
 
 
+def every() -> list[NamedSignal]:
+    """Every signal declared here (the audit trail and the metrics receive them all)."""
+    return list(_signals.values())
+
+
 def send(signal: NamedSignal, **kwargs: Any) -> None:
     """Send ``signal`` from the current app; a failing receiver is logged, never raised.
 
@@ -46,4 +51,4 @@ def send(signal: NamedSignal, **kwargs: Any) -> None:
             log.exception("a receiver of the %s signal failed", signal.name)
 
 
-__all__ = ["login_failed", "password_changed", "sessions_ended", "user_logged_in", "user_logged_out"]
+__all__ = ["every", "login_failed", "password_changed", "sessions_ended", "user_logged_in", "user_logged_out"]

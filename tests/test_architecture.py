@@ -18,7 +18,7 @@ LAYERS = [
     {"database"},
     {"mirror", "throttle", "models"},
     {"store"},
-    {"policies", "transport", "apidoc", "compat", "audit"},
+    {"policies", "transport", "apidoc", "compat", "audit", "events", "event_writer"},
     {"signin", "accounts", "propagation"},
     {"auth"},
     {"api_rest", "schema", "graphql_view", "cli"},

@@ -39,6 +39,7 @@ LABELS = [
     "POST /logout",
     "POST /logout-all",
     "GET /me",
+    "GET /events",
     "POST /reauthenticate",
     "POST /refresh",
     "GET /sessions",

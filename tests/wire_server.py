@@ -27,6 +27,8 @@ import pymongo
 from pymongo import monitoring
 from pymongo.errors import PyMongoError
 
+from flask_auth_service_mongo import event_writer
+
 ROOT = Path(__file__).resolve().parent.parent
 #: The SecantusDB launcher the tests may start, stop and kill themselves.
 SERVER_COMMAND = os.environ.get("SECANTUSD")
@@ -72,6 +74,8 @@ class CommandLog(monitoring.CommandListener):
         self.commands: list = []
 
     def started(self, event):
+        if threading.current_thread().name == event_writer.THREAD_NAME:
+            return  # the audit trail's writes, off the request's path
         if self.active and (self.streams or not is_session_cache_command(event)):
             self.commands.append((event.command_name, event.command.get(event.command_name)))
 

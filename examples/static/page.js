@@ -77,6 +77,7 @@ async function showSignedIn() {
   $("signed-in").hidden = false;
   document.body.dataset.state = "signed-in";
   await loadSessions();
+  await loadActivity();
 }
 
 function device(userAgent) {
@@ -163,6 +164,57 @@ async function loadSessions() {
   $("sessions").replaceChildren(...sessions.map(sessionItem));
 }
 
+const ENDED = {
+  logout_all: "Signed out everywhere",
+  revoked: "A session was signed out",
+  password_changed: "Other sessions signed out after a password change",
+  password_reset: "Signed out: an administrator reset your password",
+  deactivated: "Signed out: the account was disabled",
+  refresh_reuse: "A session was ended: its refresh token was used twice",
+  idle: "A session ended after a time without use",
+  session_limit: "An old session was signed out (too many sessions)",
+};
+
+function describe(event) {
+  const from = device(event.user_agent).name;
+  switch (event.kind) {
+    case "user_logged_in": return "New sign-in from " + from;
+    case "login_failed":
+      return event.reason === "locked_out" ? "Sign-in blocked after too many attempts" : "Failed sign-in from " + from;
+    case "user_logged_out": return "Signed out on " + from;
+    case "sessions_ended": return ENDED[event.reason] || "Sessions ended (" + event.reason + ")";
+    case "password_changed": return "Password changed";
+    default: return event.kind.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
+  }
+}
+
+function activityItem(event) {
+  const item = document.createElement("li");
+  item.className = "session";
+  item.dataset.kind = event.kind;
+  const icon = document.createElement("span");
+  icon.className = "device-icon";
+  icon.append(deviceIcon(device(event.user_agent).mobile));
+  const main = document.createElement("div");
+  main.className = "session-main";
+  const what = document.createElement("div");
+  what.className = "device";
+  what.textContent = describe(event);
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  meta.textContent = [event.ip || "unknown IP", ago(event.time)].join(" · ");
+  meta.title = event.user_agent || "";
+  main.append(what, meta);
+  item.append(icon, main);
+  return item;
+}
+
+async function loadActivity() {
+  const answer = await call("GET", "/events?limit=10");
+  if (answer.status !== 200) return;
+  $("activity").replaceChildren(...answer.body.data.map(activityItem));
+}
+
 async function revoke(session, button) {
   button.disabled = true;
   const answer = await call("DELETE", "/sessions/" + encodeURIComponent(session.id));
@@ -173,6 +225,7 @@ async function revoke(session, button) {
   if (session.current) return showSignedOut("You signed out of this device.");
   notify("That session was signed out.");
   await loadSessions();
+  await loadActivity();
 }
 
 async function signIn(event) {
@@ -222,6 +275,7 @@ async function changePassword(event) {
   $("password-form").reset();
   notify("Your password was changed. Your other sessions were signed out.");
   await loadSessions();
+  await loadActivity();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
