@@ -2,7 +2,8 @@
 
 ``ours`` is the documented setup (flask-restx login/logout/refresh, guarded
 restx resource and plain views) plus a bare view, ``cached`` the same with
-``AUTH_SESSION_CACHE`` on; ``jwt`` is
+``AUTH_SESSION_CACHE`` on (both also with a scoped view, for sessions and
+personal access tokens alike); ``jwt`` is
 flask-jwt-extended's stateless check; ``jwtdb`` is flask-jwt-extended with a
 MongoDB blocklist and a user loader, the setup its documentation recommends
 for revocation (both loaders on raw pymongo, its cheapest form).
@@ -16,13 +17,14 @@ from flask import Blueprint, Flask, jsonify
 from flask_jwt_extended import JWTManager, create_access_token, jwt_required
 from flask_restx import Api, Resource
 
-from flask_auth_service_mongo import AuthService, api_rest, auth
+from flask_auth_service_mongo import AuthService, api_rest, auth, personal_tokens
 from flask_auth_service_mongo.models import Role, User
 from flask_auth_service_mongo.passwords import hash_password
 
 USERNAME = "bench"
 PASSWORD = "bench password"
 ROLE = "admin"
+SCOPE = "read:bench"
 
 
 def ok():
@@ -69,6 +71,8 @@ def ours(uri: str, secret: str, bcrypt_rounds: int, session_cache: bool = False)
     app.add_url_rule("/bare", "bare", ok)
     app.add_url_rule("/guarded", "guarded", auth.required(role=ROLE)(ok))
 
+    app.add_url_rule("/scoped", "scoped", auth.required(role=ROLE, scope=SCOPE)(ok))
+
     @app.get("/guarded-user")
     @auth.required(role=ROLE)
     def guarded_user():
@@ -107,9 +111,15 @@ def jwt_blocklist(secret: str) -> Flask:
 
 def seed(bcrypt_rounds: int) -> str:
     """Create the benchmark user and role; the user's id."""
-    role = Role.objects(name=ROLE).first() or Role(name=ROLE, permissions={}).save()
+    role = Role.objects(name=ROLE).first() or Role(name=ROLE, permissions={"scopes": [SCOPE]}).save()
     user = User(username=USERNAME, password=hash_password(PASSWORD, bcrypt_rounds), role=role).save()
     return str(user.pk)
+
+
+def personal_token(app: Flask, user_id: str) -> str:
+    """A personal access token of the benchmark user with ``SCOPE``."""
+    with app.app_context():
+        return personal_tokens.create(ObjectId(user_id), "bench", [SCOPE], 1).token
 
 
 def jwt_token(app: Flask, user_id: str) -> str:

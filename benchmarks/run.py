@@ -53,12 +53,15 @@ VIEWS = [  # row, path, token
     ("ours: guarded + current_user()", "/guarded-user", "ours"),
     ("ours cached: guarded plain view", "/cached/guarded", "cached"),
     ("ours cached: guarded + current_user()", "/cached/guarded-user", "cached"),
+    ("ours: scoped view, session", "/scoped", "ours"),
+    ("ours: scoped view, personal access token", "/scoped", "pat"),
+    ("ours cached: scoped view, personal access token", "/cached/scoped", "cached_pat"),
     ("flask-jwt-extended stateless", "/jwt/guarded", "jwt"),
     ("flask-jwt-extended blocklist + user loader", "/jwtdb/guarded", "jwt"),
 ]
 GUARDED = "ours: guarded plain view"
 #: Without change streams (mongomock) the cached app reads like the strict one.
-WIRE_ONLY_KINDS = {"cached"}
+WIRE_ONLY_KINDS = {"cached", "cached_pat"}
 #: The commands of the session cache's change stream (sent by its own thread).
 STREAM_COMMANDS = {"getMore", "killCursors"}
 CREDENTIALS = {"username": apps.USERNAME, "password": apps.PASSWORD}
@@ -390,6 +393,9 @@ def prepare(uri: str, secret: str, rounds: int, wire: bool) -> tuple[dict, dict]
     for kind, prefix in (("ours", ""), ("cached", "/cached")):
         if wire or kind not in WIRE_ONLY_KINDS:
             tokens[kind] = expect("login", client("POST", prefix + "/restx/login", body=CREDENTIALS))["data"]["token"]
+    tokens["pat"] = apps.personal_token(mounted[""], user_id)
+    if wire:
+        tokens["cached_pat"] = apps.personal_token(mounted["/cached"], user_id)
     return mounted, tokens
 
 

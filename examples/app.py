@@ -19,8 +19,9 @@ from typing import Optional
 from flask import Blueprint, Flask, current_app
 from flask_restx import Api, Resource
 
-from flask_auth_service_mongo import AuthService, MutationMiddleware, Roles, api_rest, auth, schema
+from flask_auth_service_mongo import AuthService, MutationMiddleware, Roles, accounts, api_rest, auth, schema
 from flask_auth_service_mongo.graphql_view import mount
+from flask_auth_service_mongo.records import Actor
 
 from . import demo
 
@@ -80,6 +81,35 @@ class ApiEvents(Resource):
     @auth.required(role="admin")
     def get(self):
         return api_rest.security_events()
+
+
+@api.route("/tokens")
+class ApiTokens(Resource):
+    @auth.required(role="admin")
+    def get(self):
+        return api_rest.tokens()
+
+    @auth.required(role="admin")
+    def post(self):
+        return api_rest.create_token()
+
+
+@api.route("/tokens/<string:token_id>")
+class ApiToken(Resource):
+    @auth.required(role="admin")
+    def delete(self, token_id):
+        return api_rest.revoke_token(token_id)
+
+
+@api.route("/users")
+class ApiUsers(Resource):
+    # For scripts: a personal access token with the scope read:users (or a
+    # session whose role grants it) lists the usernames and their roles.
+    @auth.required(role="admin", scope="read:users")
+    def get(self):
+        identity = auth.authenticate()
+        users = accounts.list_users(Actor(identity.user_id, identity.role), None, None)
+        return {"message": "ok", "data": [{"username": u.username, "role": u.role_name} for u in users]}, 200
 
 
 @api.route("/reauthenticate")

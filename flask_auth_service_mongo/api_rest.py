@@ -12,14 +12,15 @@ from typing import Any, Callable, Union
 from flask import Response as FlaskResponse
 from flask import request
 
-from . import accounts, events, signin, transport
+from . import accounts, events, personal_tokens, signin, transport
 from .apidoc import AUTHORIZATIONS as AUTHORIZATIONS  # Swagger for flask-restx users
 from .apidoc import Docs as Docs
 from .apidoc import document as document
-from .auth import RoleSpec, allowed_roles, answers_refusals, authenticate, refusal_response
+from .auth import RoleSpec, allowed_roles, answers_refusals, authenticate_session, check_policies, refusal_response
 from .bodies import read_json_body, read_json_object
 from .clock import iso
-from .errors import AuthError
+from .errors import AuthError, BadRequest
+from .policies import FreshLogin
 from .records import TokenPair
 from .state import get_state
 from .tokens import REFRESH
@@ -92,7 +93,7 @@ def _read_refresh_token() -> tuple[str, bool]:
 @answers_refusals
 def logout() -> Response:
     """End the session of the request's token."""
-    identity = authenticate()
+    identity = authenticate_session()
     signin.logout(identity.user_id, identity.session_id)
     clear = transport.cookie_session_ends(identity.user_id, identity.session_id)
     return transport.answer({"message": "ok"}, 200, clear=clear)
@@ -101,7 +102,7 @@ def logout() -> Response:
 @answers_refusals
 def logout_all() -> Response:
     """End every session of the current user, this one included."""
-    identity = authenticate()
+    identity = authenticate_session()
     ended = signin.logout_all(identity.user_id)
     clear = transport.cookie_session_ends(identity.user_id)
     return transport.answer({"message": "ok", "data": {"ended": ended}}, 200, clear=clear)
@@ -110,7 +111,7 @@ def logout_all() -> Response:
 @answers_refusals
 def sessions() -> Response:
     """The live sessions of the current user, newest first."""
-    identity = authenticate()
+    identity = authenticate_session()
     data: list[dict[str, Any]] = [
         {
             "id": s.id,
@@ -131,7 +132,7 @@ def sessions() -> Response:
 def reauthenticate() -> Response:
     """Check the password of the body again: the session counts as freshly
     authenticated for ``auth.required(fresh=...)``."""
-    identity = authenticate()
+    identity = authenticate_session()
     body = read_json_object(("password",))
     signin.reauthenticate(identity.user_id, identity.session_id, body["password"], transport.request_client())
     return {"message": "ok"}, 200
@@ -140,7 +141,7 @@ def reauthenticate() -> Response:
 @answers_refusals
 def revoke_session(session_id: str) -> Response:
     """End one of the current user's own sessions; 404 for any other id."""
-    identity = authenticate()
+    identity = authenticate_session()
     signin.revoke_session(identity.user_id, session_id)
     return transport.answer({"message": "ok"}, 200, clear=transport.cookie_session_ends(identity.user_id, session_id))
 
@@ -153,13 +154,62 @@ def security_events() -> Response:
     ``offset``, or ``before`` (the ``id`` of the last event seen; the answer's
     ``next`` is the one to send for the page after).
     """
-    identity = authenticate()
+    identity = authenticate_session()
     args = request.args
     paging = events.page(args.get("limit"), args.get("offset"), args.get("before"))
     found = accounts.own_events(identity.user_id, paging)
     data = [events.public(event, identity.session_id) for event in found]
     following = data[-1]["id"] if len(data) == paging.limit else None
     return {"message": "ok", "data": data, "next": following}, 200
+
+
+#: The fields of ``create_token``'s body.
+TOKEN_FIELDS = ("name", "scopes", "expires_in_days")
+
+
+def _token_data(token: personal_tokens.TokenInfo) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "scopes": list(token.scopes),
+        "created_at": iso(token.created_at),
+        "last_used_at": iso(token.last_used_at),
+        "expires_at": iso(token.expires_at),
+    }
+
+
+@not_cached
+@answers_refusals
+def create_token() -> Response:
+    """Create a personal access token of the current user from the body
+    ``{"name", "scopes", "expires_in_days"}``: ``201`` with the token, shown
+    this once. Needs a login session whose password was checked within the
+    last 5 minutes (``fresh_login_required``); a token cannot create tokens."""
+    identity = authenticate_session()
+    check_policies(identity, [FreshLogin(personal_tokens.FRESH_WINDOW)])
+    body = read_json_body()
+    unknown = {key: "unknown field" for key in body if key not in TOKEN_FIELDS}
+    if unknown:
+        raise BadRequest(unknown)
+    created = personal_tokens.create(
+        identity.user_id, body.get("name"), body.get("scopes"), body.get("expires_in_days")
+    )
+    return {"message": "ok", "data": {**_token_data(created.info), "token": created.token}}, 201
+
+
+@answers_refusals
+def tokens() -> Response:
+    """The current user's live personal access tokens, newest first (never the tokens themselves)."""
+    identity = authenticate_session()
+    return {"message": "ok", "data": [_token_data(t) for t in personal_tokens.listed(identity.user_id)]}, 200
+
+
+@answers_refusals
+def revoke_token(token_id: str) -> Response:
+    """End one of the current user's own personal access tokens at once; 404 for any other id."""
+    identity = authenticate_session()
+    personal_tokens.revoke(identity.user_id, token_id)
+    return {"message": "ok"}, 200
 
 
 #: How long other services may cache the key set, in seconds.
@@ -176,6 +226,7 @@ def jwks() -> tuple[dict[str, Any], int, dict[str, str]]:
 __all__ = [
     "AUTHORIZATIONS",
     "Docs",
+    "create_token",
     "document",
     "jwks",
     "login",
@@ -185,5 +236,7 @@ __all__ = [
     "refresh",
     "revoke_session",
     "security_events",
+    "revoke_token",
     "sessions",
+    "tokens",
 ]

@@ -18,19 +18,21 @@ from bson import ObjectId
 from flask import Flask, current_app, g
 from flask import Response as FlaskResponse
 
-from . import signin, transport
+from . import personal_tokens, signin, transport
 from .apidoc import mark_guarded
 from .clock import utcnow
 from .database import unavailable_on_error
-from .errors import AuthError, Unauthorized
+from .errors import AuthError, Forbidden, InvalidToken, Unauthorized
 from .models import User
-from .policies import FreshLogin, PasswordChanged, Policy, RoleAllowed
+from .policies import FreshLogin, PasswordChanged, Policy, RoleAllowed, ScopeGranted, SessionsOnly
 from .records import SessionRecord
 from .state import State, get_state
+from .store import SESSION, TOKEN
 from .tokens import ACCESS, subject_id
 from .transport import parse_authorization_header
 
 RoleSpec = Union[None, str, Iterable[str]]
+ScopeSpec = Union[None, str, Iterable[str]]
 Freshness = Union[None, int, timedelta]
 #: A view function, or a helper that returns a view's answer.
 ViewFunc = Callable[..., Any]
@@ -62,10 +64,24 @@ def allowed_roles(role: RoleSpec) -> Optional[frozenset[str]]:
     return frozenset([role] if isinstance(role, str) else role)
 
 
+def allowed_scopes(scope: ScopeSpec) -> Optional[frozenset[str]]:
+    """``scope`` (a name or a list of them) as a set; ValueError for a name
+    that is no scope name, or an empty list (a route no one may call)."""
+    if scope is None:
+        return None
+    names = frozenset([scope] if isinstance(scope, str) else scope)
+    if not names or not all(personal_tokens.valid_scope(name) for name in names):
+        raise ValueError(f"scope must be a scope name or a non-empty list of them, got {scope!r}")
+    return names
+
+
 def identify(token: str, state: Optional[State] = None) -> Identity:
     """Check ``token`` and its session (with its user and role as they are
-    now, and the app's policies); the identity behind it."""
+    now, and the app's policies); the identity behind it. A token with the
+    prefix of personal access tokens is one (no JWT is decoded for it)."""
     state = state or get_state()
+    if personal_tokens.has_prefix(token):
+        return identify_personal(token, state)
     claims = state.tokens.decode(token, ACCESS)
     user_id = subject_id(claims)
     with unavailable_on_error():
@@ -76,13 +92,33 @@ def identify(token: str, state: Optional[State] = None) -> Identity:
             return Identity(user_id, claims["sid"], user.role_name, bool(user.change_password), user=user)
         now = utcnow()
         record = state.store.find_live(claims["sid"], user_id, now)
-        if record is None:
+        if record is None or record.kind != SESSION:
             state.tokens.forget(token)
             raise Unauthorized()
-        identity = identity_of(record)
-        for policy in state.policies:
-            policy.check(identity, now)
-        state.store.touch(record, now, state.settings.last_used_interval_seconds)
+        return _checked(record, now, state)
+
+
+def identify_personal(token: str, state: State) -> Identity:
+    """Check a personal access token: its shape (``invalid_token``), then its
+    digest among the live tokens (``unauthorized``: unknown, revoked, expired),
+    with its user and role as they are now."""
+    if not personal_tokens.well_formed(token):
+        raise InvalidToken()
+    with unavailable_on_error():
+        now = utcnow()
+        record = state.store.find_token(personal_tokens.digest(token), now)
+        if record is None:
+            raise Unauthorized()
+        return _checked(record, now, state)
+
+
+def _checked(record: SessionRecord, now: datetime, state: State) -> Identity:
+    """The identity of a live session or token, once the app's policies pass
+    it; its last use recorded."""
+    identity = identity_of(record)
+    for policy in state.policies:
+        policy.check(identity, now)
+    state.store.touch(record, now, state.settings.last_used_interval_seconds)
     return identity
 
 
@@ -122,6 +158,8 @@ def authenticate() -> Identity:
         found = transport.request_token(state.settings.token_location)
         if found is None:
             raise Unauthorized()
+        if found.from_cookie and personal_tokens.has_prefix(found.token):
+            raise InvalidToken()  # tokens travel in the Authorization header only
         if found.from_cookie:
             transport.require_csrf(state.tokens.decode(found.token, ACCESS)["sid"])
         identity = identify(found.token, state)
@@ -143,11 +181,15 @@ def freshness(fresh: Freshness) -> Optional[timedelta]:
 
 
 def route_policies(
-    roles: Optional[frozenset[str]], require_password_change: Optional[bool], fresh: Optional[timedelta]
+    roles: Optional[frozenset[str]],
+    require_password_change: Optional[bool],
+    fresh: Optional[timedelta],
+    scopes: Optional[frozenset[str]] = None,
 ) -> list[Policy]:
     """The policies of a guarded route (``require_password_change`` None:
-    ``AUTH_REQUIRE_PASSWORD_CHANGE``, read when the route is checked)."""
-    chosen: list[Policy] = []
+    ``AUTH_REQUIRE_PASSWORD_CHANGE``, read when the route is checked;
+    ``scopes`` None: no personal access token passes)."""
+    chosen: list[Policy] = [SessionsOnly() if scopes is None else ScopeGranted(scopes)]
     if roles is not None:
         chosen.append(RoleAllowed(roles))
     if require_password_change is None:
@@ -172,11 +214,13 @@ def authorize(
     roles: Optional[frozenset[str]],
     require_password_change: Optional[bool] = None,
     fresh: Optional[timedelta] = None,
+    scopes: Optional[frozenset[str]] = None,
 ) -> None:
     """Refuse ``identity`` unless its role is in ``roles`` (None: any role),
     when required (default ``AUTH_REQUIRE_PASSWORD_CHANGE``) it need not change
-    its password first, and its password was checked within ``fresh``."""
-    check_policies(identity, route_policies(roles, require_password_change, fresh))
+    its password first, its password was checked within ``fresh``, and it
+    holds one of ``scopes`` (None: it is a login session, not a token)."""
+    check_policies(identity, route_policies(roles, require_password_change, fresh, scopes))
 
 
 def check_policies(identity: Identity, policies: list[Policy]) -> None:
@@ -187,16 +231,31 @@ def check_policies(identity: Identity, policies: list[Policy]) -> None:
 
 
 def verify_request(
-    role: RoleSpec = None, require_password_change: Optional[bool] = None, fresh: Freshness = None
+    role: RoleSpec = None,
+    require_password_change: Optional[bool] = None,
+    fresh: Freshness = None,
+    scope: ScopeSpec = None,
 ) -> Identity:
-    """Authenticate the current request and authorise ``role``; raises AuthError."""
+    """Authenticate the current request and authorise ``role`` and ``scope``; raises AuthError."""
     identity = authenticate()
-    authorize(identity, allowed_roles(role), require_password_change, freshness(fresh))
+    authorize(identity, allowed_roles(role), require_password_change, freshness(fresh), allowed_scopes(scope))
+    return identity
+
+
+def authenticate_session() -> Identity:
+    """The identity of the request's login session: ``403 forbidden`` for a
+    personal access token (the account endpoints: password, factors, tokens)."""
+    identity = authenticate()
+    if identity.kind == TOKEN:
+        raise Forbidden()
     return identity
 
 
 def required(
-    role: RoleSpec = None, require_password_change: Optional[bool] = None, fresh: Freshness = None
+    role: RoleSpec = None,
+    require_password_change: Optional[bool] = None,
+    fresh: Freshness = None,
+    scope: ScopeSpec = None,
 ) -> Callable[[ViewFunc], ViewFunc]:
     """Decorator for Flask views and flask-restx methods.
 
@@ -204,12 +263,15 @@ def required(
     refuses users who must change their password first (default from
     ``AUTH_REQUIRE_PASSWORD_CHANGE``); ``fresh`` (seconds or a timedelta)
     refuses a session whose password was last checked longer ago
-    (``401 fresh_login_required``: log in again or ``api_rest.reauthenticate()``).
-    On a flask-restx method it also documents the Bearer security and the
+    (``401 fresh_login_required``: log in again or ``api_rest.reauthenticate()``;
+    a personal access token never passes it: ``403 forbidden``); ``scope`` (a
+    scope name or a list of them) admits a personal access token holding one
+    of them, and a session whose role holds one. A route without ``scope``
+    refuses tokens (``403 insufficient_scope``). On a flask-restx method it also documents the Bearer security and the
     401/403 answers in Swagger.
     """
     roles, window = allowed_roles(role), freshness(fresh)
-    policies = route_policies(roles, require_password_change, window)
+    policies = route_policies(roles, require_password_change, window, allowed_scopes(scope))
 
     def decorator(view: ViewFunc) -> ViewFunc:
         asynchronous = inspect.iscoroutinefunction(view)
@@ -299,6 +361,7 @@ def logout_user(user: User) -> int:
 
 __all__ = [
     "authenticate",
+    "authenticate_session",
     "authorize",
     "current_user",
     "logout_user",

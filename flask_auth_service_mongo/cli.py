@@ -11,11 +11,15 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from mongoengine.errors import NotUniqueError
 
-from . import accounts, compat, events, signin
+from . import accounts, compat, events, personal_tokens, signin
+from .clock import iso
 from .database import MOCK_SCHEME, database_failure, unavailable_on_error
 from .errors import AuthError, PolicyError, ServiceUnavailable
 from .models import Role, User, normalize_username
 from .state import get_state
+
+#: ``token-new``'s lifetime when ``--days`` is not given.
+DEFAULT_TOKEN_DAYS = 30
 
 
 def fail(reason: str) -> NoReturn:
@@ -45,7 +49,8 @@ def _command_errors() -> Iterator[None]:
     except PolicyError as error:
         fail(str(error))
     except AuthError as error:
-        fail(error.message)
+        details = "; ".join(f"{field}: {reason}" for field, reason in (error.errors or {}).items())
+        fail(f"{error.message}: {details}" if details else error.message)
 
 
 @group.command("role-new")
@@ -94,6 +99,25 @@ def logout_user(username: str) -> None:
             fail(f"user {username!r} does not exist")
         ended = signin.logout_all(user.pk)
     click.echo(f"{ended} session(s) of {user.username!r} ended")
+
+
+@group.command("token-new")
+@click.option("-u", "--username", required=True, help="The token's user (a service account).")
+@click.option("-n", "--name", required=True, help="What the token is for, e.g. 'nightly build'.")
+@click.option(
+    "-s", "--scope", "scopes", multiple=True, required=True, help="A scope the user's role grants; repeat for more."
+)
+@click.option("--days", type=int, default=DEFAULT_TOKEN_DAYS, show_default=True, help="Lifetime in days.")
+def token_new(username: str, name: str, scopes: tuple[str, ...], days: int) -> None:
+    """Create a personal access token and print it, this once."""
+    with _command_errors():
+        user = User.find_by_username(username)
+        if user is None:
+            fail(f"user {username!r} does not exist")
+        created = personal_tokens.create(user.pk, name, list(scopes), days)
+    click.echo(created.token)
+    expires = iso(created.info.expires_at)
+    click.echo(f"token {created.info.id} of {user.username!r}, expires {expires}: store it now, it is not shown again")
 
 
 @group.command("clear-tokens")

@@ -330,6 +330,12 @@ DECLARED: tuple[Key, ...] = (
         "trail guide)",
         shown="90 (0: no audit trail)",
     ),
+    Key(
+        "AUTH_PERSONAL_TOKEN_MAX_DAYS",
+        365,
+        int_parser(1, 3660),
+        "longest lifetime of a personal access token, in days (``expires_in_days``)",
+    ),
 )
 #: key -> (default, parser), for the keys parsed here.
 KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {k.name: (k.default, k.parse) for k in DECLARED if k.parse}
@@ -387,6 +393,7 @@ class Settings:
     cookie_domain: Optional[str]
     refresh_cookie_path: str
     audit_retention_days: int
+    personal_token_max_days: int
     keys: keys.KeyRing = field(repr=False)
 
 

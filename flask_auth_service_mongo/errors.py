@@ -9,7 +9,7 @@ with the right status even where no handler of ours is reached.
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import click
 from werkzeug.exceptions import HTTPException
@@ -104,6 +104,19 @@ class FreshLoginRequired(AuthError):
 
 class Forbidden(AuthError):
     status, message = 403, "forbidden"
+
+
+class InsufficientScope(AuthError):
+    """A personal access token without the route's scope, or on a route that
+    names none (RFC 6750: ``insufficient_scope``); a session whose role lacks it."""
+
+    status, message = 403, "insufficient_scope"
+
+    def __init__(self, scopes: Optional[Iterable[str]] = None):
+        challenge = 'Bearer realm="api", error="insufficient_scope"'
+        if scopes:
+            challenge += f', scope="{" ".join(sorted(scopes))}"'
+        super().__init__(headers={"WWW-Authenticate": challenge})
 
 
 class BadRequest(AuthError):

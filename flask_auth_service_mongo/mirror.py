@@ -113,16 +113,21 @@ class Mirror:
         return time.monotonic() - self.proven <= self.max_lag
 
     def find_live(
-        self, session_id: str, user_id: ObjectId, now: datetime, read: Callable[[], Optional[SessionRecord]]
+        self,
+        session_id: str,
+        user_id: Optional[ObjectId],
+        now: datetime,
+        read: Callable[[], Optional[SessionRecord]],
     ) -> Optional[SessionRecord]:
         """The live session from the mirror while it is trusted, else ``read()``
-        (which fills the mirror, or evicts the session when it finds none)."""
+        (which fills the mirror, or evicts the session when it finds none). ``user_id``
+        None: a personal access token, found by its id alone."""
         self.wanted = time.monotonic()
         # Trust first: what the proof covers was applied before it was set.
         if self.trusted():
             hit: Optional[SessionRecord] = self.sessions.get(session_id)
             if hit is not None:
-                return hit if hit.user_id == user_id and hit.expires_at > now else None
+                return hit if user_id in (None, hit.user_id) and hit.expires_at > now else None
         token = self.sessions.begin(session_id)
         # Checked after the announcement: a stream started over cleared it,
         # and follows nothing until it is open again.

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Optional
 
 from bson import ObjectId
 
-from .errors import Forbidden, FreshLoginRequired, PasswordChangeRequired, Unauthorized
+from .errors import Forbidden, FreshLoginRequired, InsufficientScope, PasswordChangeRequired, Unauthorized
+from .store import TOKEN
 
 if TYPE_CHECKING:
     from .auth import Identity
@@ -63,14 +64,39 @@ class FreshLogin(Policy):
     window: timedelta
 
     def check(self, identity: Identity, now: datetime) -> None:
+        if identity.kind == TOKEN:
+            raise Forbidden()  # no credentials were checked: a token never is fresh
         checked = identity.authenticated_at
         if checked is None or now - checked > self.window:
             raise FreshLoginRequired()
 
 
 @dataclass(frozen=True)
+class ScopeGranted(Policy):
+    """The identity holds one of ``scopes`` (``scope=``): a token those it was
+    given (while its role grants them), a session every scope of its role."""
+
+    scopes: frozenset[str]
+
+    def check(self, identity: Identity, now: datetime) -> None:
+        if not identity.scopes & self.scopes:
+            raise InsufficientScope(self.scopes)
+
+
+@dataclass(frozen=True)
+class SessionsOnly(Policy):
+    """A route that names no scope admits no personal access token: a token
+    does only what some route says it may."""
+
+    def check(self, identity: Identity, now: datetime) -> None:
+        if identity.kind == TOKEN:
+            raise InsufficientScope()
+
+
+@dataclass(frozen=True)
 class IdleTimeout(Policy):
-    """``AUTH_SESSION_IDLE_MINUTES``: a session unused this long ends."""
+    """``AUTH_SESSION_IDLE_MINUTES``: a session unused this long ends (a
+    personal access token lives until its own expiry)."""
 
     minutes: int
     store: SessionStore
@@ -83,7 +109,7 @@ class IdleTimeout(Policy):
         return last_used_at is None or last_used_at <= self.cutoff(now)
 
     def check(self, identity: Identity, now: datetime) -> None:
-        if self.is_idle(identity.last_used_at, now):
+        if identity.kind != TOKEN and self.is_idle(identity.last_used_at, now):
             self.store.end(identity.user_id, "idle", [identity.session_id])
             raise Unauthorized()
 

@@ -147,14 +147,23 @@ class SessionStore:
     def find_live(self, session_id: str, user_id: ObjectId, now: datetime) -> Optional[SessionRecord]:
         """The hot path: the live session joined to its active user and role,
         or None. One command, or none from a proven-current mirror."""
+        return self._find({"_id": session_id, "user": user_id}, user_id, now)
+
+    def find_token(self, token_digest: str, now: datetime) -> Optional[SessionRecord]:
+        """The live personal access token of that digest, joined like a session
+        (by ``_id`` alone: a token does not name its user); or None."""
+        record = self._find({"_id": token_digest, "kind": TOKEN}, None, now)
+        return record if record is not None and record.kind == TOKEN else None
+
+    def _find(self, match: dict[str, Any], user_id: Optional[ObjectId], now: datetime) -> Optional[SessionRecord]:
         cache = self.mirror()
         if cache is None:
-            return self._read_live(session_id, user_id, now)
-        return cache.find_live(session_id, user_id, now, lambda: self._read_live(session_id, user_id, now))
+            return self._read_live(match, now)
+        return cache.find_live(match["_id"], user_id, now, lambda: self._read_live(match, now))
 
-    def _read_live(self, session_id: str, user_id: ObjectId, now: datetime) -> Optional[SessionRecord]:
+    def _read_live(self, match: dict[str, Any], now: datetime) -> Optional[SessionRecord]:
         pipeline: list[dict[str, Any]] = [
-            {"$match": {"_id": session_id, "user": user_id}},
+            {"$match": match},
             {"$lookup": {"from": USERS, "localField": "user", "foreignField": "_id", "as": "u"}},
             {"$lookup": {"from": ROLES, "localField": "role_id", "foreignField": "_id", "as": "r"}},
             {"$project": CHECK_PROJECTION},
@@ -169,7 +178,7 @@ class SessionStore:
         if _role_id(user) != found.get("role_id"):
             # The user's role was changed around the library (or the session
             # predates role ids): read it, and remember it in the session.
-            role = self._read_role(session_id, user)
+            role = self._read_role(found["_id"], user)
         return _record(found, user, role)
 
     def _read_role(self, session_id: str, user: RawDocument) -> Optional[RawDocument]:
@@ -177,6 +186,25 @@ class SessionStore:
         role = self.database[ROLES].find_one({"_id": role_id}) if role_id is not None else None
         self.sessions.update_one({"_id": session_id}, {"$set": {"role_id": role_id}})
         return role
+
+    def insert_token(
+        self, user: RawDocument, token_digest: str, name: str, scopes: list[str], now: datetime, expires_at: datetime
+    ) -> RawDocument:
+        """Store a new personal access token of ``user`` (its stored document)
+        under its digest; the document stored. Never used yet: no last use."""
+        document = {
+            "_id": token_digest,
+            "kind": TOKEN,
+            "user": user["_id"],
+            "role_id": _role_id(user),
+            "name": name,
+            "scopes": scopes,
+            "created_at": now,
+            "last_used_at": None,
+            "expires_at": expires_at,
+        }
+        self.sessions.insert_one(document)
+        return document
 
     def touch(self, record: SessionRecord, now: datetime, interval: int) -> None:
         """Record the last use, at most once per ``interval`` seconds a session.
@@ -255,6 +283,12 @@ class SessionStore:
         live = _used_since({"user": user_id, "expires_at": {"$gt": now}, **LOGINS_ONLY}, used_since)
         return list(self.sessions.find(live, projection).sort("created_at", -1))
 
+    def list_tokens(self, user_id: ObjectId, now: datetime) -> list[RawDocument]:
+        """The user's live personal access tokens, newest first."""
+        projection = {"name": 1, "scopes": 1, "created_at": 1, "last_used_at": 1, "expires_at": 1}
+        live = {"user": user_id, "kind": TOKEN, "expires_at": {"$gt": now}}
+        return list(self.sessions.find(live, projection).sort([("created_at", -1), ("_id", -1)]))
+
     def beyond_limit(self, user_id: ObjectId, now: datetime, limit: int) -> list[str]:
         """The ids of the user's live login sessions past the ``limit`` most recently used."""
         live = self.sessions.find({"user": user_id, "expires_at": {"$gt": now}, **LOGINS_ONLY}, {"_id": 1})
@@ -323,7 +357,10 @@ def _used_since(query: dict[str, Any], used_since: Optional[datetime]) -> dict[s
 def _record(found: RawDocument, user: RawDocument, role: Optional[RawDocument]) -> SessionRecord:
     permissions = (role or {}).get("permissions") or {}
     kind = found.get("kind") or SESSION
-    scopes = found.get("scopes") if kind == TOKEN else permissions.get("scopes")
+    granted = permissions.get("scopes") if isinstance(permissions, dict) else None
+    granted = set(granted) if isinstance(granted, (list, tuple)) else set()
+    # A token holds its scopes while its user's role still grants them.
+    scopes = granted.intersection(found.get("scopes") or ()) if kind == TOKEN else granted
     return SessionRecord(
         session_id=found["_id"],
         user_id=found["user"],
@@ -335,7 +372,7 @@ def _record(found: RawDocument, user: RawDocument, role: Optional[RawDocument]) 
         amr=tuple(found.get("amr") or ("pwd",)),
         acr=found.get("acr") or "aal1",
         kind=kind,
-        scopes=frozenset(s for s in scopes or () if isinstance(s, str)),
+        scopes=frozenset(s for s in scopes if isinstance(s, str)),
         user=user,
         role_document=role,
     )

@@ -42,12 +42,17 @@ class Site:
             data=json.dumps({"username": "alice", "password": password}).encode(),
             headers={"Content-Type": "application/json"},
         )
-        try:
-            with urllib.request.urlopen(request, timeout=WAIT_SECONDS) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            with error:
-                return error.code
+        return status_of(request)
+
+
+def status_of(request: urllib.request.Request) -> int:
+    """The HTTP status of the answer to ``request``."""
+    try:
+        with urllib.request.urlopen(request, timeout=WAIT_SECONDS) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code
 
 
 def serve(wsgi_app) -> tuple[object, threading.Thread]:

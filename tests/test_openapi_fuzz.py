@@ -44,6 +44,10 @@ LABELS = [
     "POST /refresh",
     "GET /sessions",
     "DELETE /sessions/{session_id}",
+    "GET /tokens",
+    "POST /tokens",
+    "DELETE /tokens/{token_id}",
+    "GET /users",
 ]
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 

@@ -16,6 +16,7 @@ const MESSAGES = {
   same_password: "The new password must differ from the current one.",
   csrf_failed: "Your session could not be verified. Please sign in again.",
   service_unavailable: "The service is unavailable. Try again shortly.",
+  fresh_login_required: "For your security, sign in again before creating a token.",
 };
 const say = (code) => MESSAGES[code] || "Something went wrong (" + (code || "network error") + ").";
 
@@ -65,6 +66,8 @@ function showSignedOut(text) {
   $("signed-out-text").textContent = text || "Use your administrator account.";
   document.body.dataset.state = "signed-out";
   $("password").value = "";
+  $("new-token").hidden = true;
+  $("new-token-value").value = "";
 }
 
 async function showSignedIn() {
@@ -77,6 +80,7 @@ async function showSignedIn() {
   $("signed-in").hidden = false;
   document.body.dataset.state = "signed-in";
   await loadSessions();
+  await loadTokens();
   await loadActivity();
 }
 
@@ -228,6 +232,70 @@ async function revoke(session, button) {
   await loadActivity();
 }
 
+function tokenItem(token) {
+  const item = document.createElement("li");
+  item.className = "session token";
+  item.dataset.id = token.id;
+  const main = document.createElement("div");
+  main.className = "session-main";
+  const name = document.createElement("div");
+  name.className = "device";
+  name.textContent = token.name;
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  meta.textContent = [token.scopes.join(" "), "last used " + ago(token.last_used_at),
+    "expires " + new Date(token.expires_at).toLocaleDateString()].join(" · ");
+  main.append(name, meta);
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "revoke-token";
+  button.textContent = "Revoke";
+  button.addEventListener("click", () => revokeToken(token, button));
+  item.append(main, button);
+  return item;
+}
+
+async function loadTokens() {
+  const answer = await call("GET", "/tokens");
+  if (answer.status !== 200) return;
+  $("tokens").replaceChildren(...answer.body.data.map(tokenItem));
+  $("no-tokens").hidden = answer.body.data.length > 0;
+}
+
+async function revokeToken(token, button) {
+  button.disabled = true;
+  const answer = await call("DELETE", "/tokens/" + encodeURIComponent(token.id));
+  if (answer.status !== 200 && answer.status !== 404) {
+    button.disabled = false;
+    return notify(say(answer.body.message), true);
+  }
+  notify("The token " + token.name + " was revoked.");
+  await loadTokens();
+}
+
+async function createToken(event) {
+  event.preventDefault();
+  showError("token-error", "");
+  $("token-button").disabled = true;
+  const body = {
+    name: $("token-name").value,
+    scopes: $("token-scopes").value.split(/[\s,]+/).filter(Boolean),
+    expires_in_days: Number($("token-days").value),
+  };
+  const answer = await call("POST", "/tokens", body);
+  $("token-button").disabled = false;
+  if (answer.status !== 201) {
+    const errors = answer.body.errors ? Object.values(answer.body.errors).join(" ") : "";
+    return showError("token-error", errors || say(answer.body.message));
+  }
+  // Shown once: kept in this input only, never stored anywhere.
+  $("new-token-value").value = answer.body.data.token;
+  $("new-token").hidden = false;
+  $("new-token-value").select();
+  $("token-form").reset();
+  await loadTokens();
+}
+
 async function signIn(event) {
   event.preventDefault();
   showError("login-error", "");
@@ -281,6 +349,7 @@ async function changePassword(event) {
 document.addEventListener("DOMContentLoaded", () => {
   $("login-form").addEventListener("submit", signIn);
   $("password-form").addEventListener("submit", changePassword);
+  $("token-form").addEventListener("submit", createToken);
   $("sign-out").addEventListener("click", signOut);
   $("sign-out-everywhere").addEventListener("click", signOutEverywhere);
   showSignedIn();
