@@ -120,6 +120,46 @@ class ApiReauthenticate(Resource):
         return api_rest.reauthenticate()
 
 
+@api.route("/passkeys")
+class ApiPasskeys(Resource):
+    @auth.required(role="admin")
+    def get(self):
+        return api_rest.passkeys()
+
+
+@api.route("/passkeys/<string:passkey_id>")
+class ApiPasskey(Resource):
+    @auth.required(role="admin")
+    def delete(self, passkey_id):
+        return api_rest.delete_passkey(passkey_id)
+
+
+@api.route("/passkeys/register/begin")
+class ApiPasskeyRegisterBegin(Resource):
+    @auth.required(role="admin")
+    def post(self):
+        return api_rest.passkey_register_begin()
+
+
+@api.route("/passkeys/register/finish")
+class ApiPasskeyRegisterFinish(Resource):
+    @auth.required(role="admin")
+    def post(self):
+        return api_rest.passkey_register_finish()
+
+
+@api.route("/passkeys/login/begin")
+class ApiPasskeyLoginBegin(Resource):
+    def post(self):
+        return api_rest.passkey_login_begin()
+
+
+@api.route("/passkeys/login/finish")
+class ApiPasskeyLoginFinish(Resource):
+    def post(self):
+        return api_rest.passkey_login_finish(role="admin")
+
+
 @api.route("/me")
 class ApiMe(Resource):
     @auth.required(role="admin")
@@ -176,6 +216,10 @@ def create_app(config: Optional[dict] = None) -> Flask:
     if app.debug:
         app.config["AUTH_COOKIE_SECURE"] = False
     if config is None:
+        # Passkeys for the page at http://localhost:5000 (make run); elsewhere
+        # set FLASK_AUTH_WEBAUTHN_RP_ID and FLASK_AUTH_WEBAUTHN_ORIGINS.
+        app.config["AUTH_WEBAUTHN_RP_ID"] = "localhost"
+        app.config["AUTH_WEBAUTHN_ORIGINS"] = "http://localhost:5000"
         app.config.from_prefixed_env()  # FLASK_AUTH_SESSION_IDLE_MINUTES=30 ...
     app.config.update(config or {})
     AuthService(app)

@@ -13,14 +13,26 @@ from flask import Response as FlaskResponse
 from flask import request
 
 from . import accounts, events, personal_tokens, signin, transport
+from . import passkeys as passkey_store
 from .apidoc import AUTHORIZATIONS as AUTHORIZATIONS  # Swagger for flask-restx users
 from .apidoc import Docs as Docs
 from .apidoc import document as document
-from .auth import RoleSpec, allowed_roles, answers_refusals, authenticate_session, check_policies, refusal_response
+from .auth import (
+    Identity,
+    RoleSpec,
+    account_caller,
+    allowed_roles,
+    answers_refusals,
+    authenticate,
+    authenticate_session,
+    current_user,
+    refusal_response,
+)
 from .bodies import read_json_body, read_json_object
 from .clock import iso
-from .errors import AuthError, BadRequest
-from .policies import FreshLogin
+from .database import unavailable_on_error
+from .errors import AuthError, BadCredentials, BadRequest, Unauthorized
+from .models import User
 from .records import TokenPair
 from .state import get_state
 from .tokens import REFRESH
@@ -185,8 +197,7 @@ def create_token() -> Response:
     ``{"name", "scopes", "expires_in_days"}``: ``201`` with the token, shown
     this once. Needs a login session whose password was checked within the
     last 5 minutes (``fresh_login_required``); a token cannot create tokens."""
-    identity = authenticate_session()
-    check_policies(identity, [FreshLogin(personal_tokens.FRESH_WINDOW)])
+    identity = account_caller()
     body = read_json_body()
     unknown = {key: "unknown field" for key in body if key not in TOKEN_FIELDS}
     if unknown:
@@ -223,15 +234,110 @@ def jwks() -> tuple[dict[str, Any], int, dict[str, str]]:
     return get_state().settings.keys.jwks(), 200, {"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
 
 
+# -- passkeys (WebAuthn) ----------------------------------------------------------
+
+
+def _passkey_body(fields: tuple[str, ...]) -> dict[str, Any]:
+    """A JSON object of at most ``fields`` (the credential is an object of its own)."""
+    body = read_json_body()
+    unknown = {key: "unknown field" for key in body if key not in fields}
+    if unknown:
+        raise BadRequest(unknown)
+    return body
+
+
+def _passkey_data(passkey: passkey_store.Passkey) -> dict[str, Any]:
+    return {
+        "id": passkey.id,
+        "name": passkey.name,
+        "created_at": iso(passkey.created_at),
+        "last_used_at": iso(passkey.last_used_at),
+    }
+
+
+@not_cached
+@answers_refusals
+def passkey_register_begin() -> Response:
+    """Options to create a passkey for the caller (a fresh login)."""
+    identity = account_caller()
+    with unavailable_on_error():
+        options = passkey_store.registration_options(_user_of(identity))
+    return {"message": "ok", "data": options}, 200
+
+
+@answers_refusals
+def passkey_register_finish() -> Response:
+    """Body ``{"credential", "name"}``: the authenticator's answer; ``201`` with the passkey."""
+    identity = account_caller()
+    body = _passkey_body(("credential", "name"))
+    with unavailable_on_error():
+        passkey = passkey_store.register(_user_of(identity), body.get("credential"), body.get("name"))
+    return {"message": "ok", "data": _passkey_data(passkey)}, 201
+
+
+@not_cached
+@answers_refusals
+def passkey_login_begin() -> Response:
+    """Options to sign in with any passkey of this site, without a username."""
+    with unavailable_on_error():
+        options = passkey_store.authentication_options()
+    return {"message": "ok", "data": options}, 200
+
+
+@not_cached
+@answers_refusals
+def passkey_login_finish(role: RoleSpec = None) -> Response:
+    """Body ``{"credential"}``: a signed assertion; the login answer (``amr``
+    ``["hwk", "user"]``, ``acr`` ``"aal2"``). ``role`` as for ``login``."""
+    body = _passkey_body(("credential",))
+    roles = allowed_roles(role)
+    with unavailable_on_error():
+        user = passkey_store.verify_assertion(body.get("credential"))
+        if roles is not None and user.role_name not in roles:
+            raise BadCredentials()
+    return _pair_answer(signin.open_session(user, transport.request_client(), amr=("hwk", "user"), acr="aal2"))
+
+
+@answers_refusals
+def passkeys() -> Response:
+    """The caller's passkeys, newest first."""
+    identity = authenticate()
+    with unavailable_on_error():
+        found = passkey_store.list_passkeys(identity.user_id)
+    return {"message": "ok", "data": [_passkey_data(p) for p in found]}, 200
+
+
+@answers_refusals
+def delete_passkey(passkey_id: str) -> Response:
+    """Remove one of the caller's own passkeys (a fresh login); 404 for any other id."""
+    identity = account_caller()
+    with unavailable_on_error():
+        passkey_store.delete(_user_of(identity), passkey_id)
+    return {"message": "ok"}, 200
+
+
+def _user_of(identity: Identity) -> User:
+    user = current_user()
+    if user is None or user.pk != identity.user_id:
+        raise Unauthorized()
+    return user
+
+
 __all__ = [
     "AUTHORIZATIONS",
     "Docs",
     "create_token",
+    "delete_passkey",
     "document",
     "jwks",
     "login",
     "logout",
     "logout_all",
+    "passkey_login_begin",
+    "passkey_login_finish",
+    "passkey_register_begin",
+    "passkey_register_finish",
+    "passkeys",
     "reauthenticate",
     "refresh",
     "revoke_session",

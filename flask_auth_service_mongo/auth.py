@@ -170,6 +170,18 @@ def authenticate() -> Identity:
     return identity
 
 
+#: Account operations (passkeys, factors, tokens) ask for a login this recent.
+ACCOUNT_FRESH = timedelta(minutes=5)
+
+
+def account_caller() -> Identity:
+    """The caller of an account operation: a login session (never an access
+    token) whose credentials were checked within ``ACCOUNT_FRESH``."""
+    identity = authenticate_session()
+    check_policies(identity, [FreshLogin(ACCOUNT_FRESH)])
+    return identity
+
+
 def freshness(fresh: Freshness) -> Optional[timedelta]:
     """``fresh`` (seconds or a timedelta) as a timedelta; ValueError when negative."""
     if fresh is None:

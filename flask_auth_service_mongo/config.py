@@ -159,6 +159,27 @@ class Key:
     shown: Optional[str] = None
 
 
+def parse_rp_id(key: str, value: Any) -> Optional[str]:
+    """A WebAuthn relying party id: a host name (no scheme, port or path)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", value):
+        raise ConfigError(f"{key} must be a domain name such as example.com or localhost, got {value!r}")
+    return value.lower()
+
+
+def parse_origins(key: str, value: Any) -> tuple[str, ...]:
+    """Origins (``scheme://host[:port]``): a comma-separated string or a list; empty: the default."""
+    names = value.split(",") if isinstance(value, str) else (value or [])
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{key} must be a comma-separated string or a list of origins")
+    origins = tuple(n.strip().rstrip("/") for n in names if n.strip())
+    for origin in origins:
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+            raise ConfigError(f"{key}: {origin!r} is not an origin such as https://example.com")
+    return origins
+
+
 #: Every key the extension reads, in the order of the docs' configuration table.
 DECLARED: tuple[Key, ...] = (
     Key(
@@ -304,6 +325,27 @@ DECLARED: tuple[Key, ...] = (
         "AUTH_REFRESH_COOKIE_PATH", "/", parse_cookie_path, "the ``refresh_token`` cookie is sent only under this path"
     ),
     Key(
+        "AUTH_WEBAUTHN_RP_ID",
+        None,
+        parse_rp_id,
+        "passkeys: the relying party id, a registrable domain (``localhost`` in development); none: passkeys off",
+        shown="none (passkeys off)",
+    ),
+    Key(
+        "AUTH_WEBAUTHN_RP_NAME",
+        None,
+        optional(lambda key, value: str(value)),
+        "passkeys: the name the authenticator shows",
+        shown="the app's name",
+    ),
+    Key(
+        "AUTH_WEBAUTHN_ORIGINS",
+        (),
+        parse_origins,
+        "passkeys: the origins whose assertions are accepted (comma-separated or a list)",
+        shown="``https://<AUTH_WEBAUTHN_RP_ID>``",
+    ),
+    Key(
         "AUTH_SESSION_CACHE",
         False,
         parse_bool,
@@ -394,6 +436,9 @@ class Settings:
     refresh_cookie_path: str
     audit_retention_days: int
     personal_token_max_days: int
+    webauthn_rp_id: Optional[str]
+    webauthn_rp_name: str
+    webauthn_origins: tuple[str, ...]
     keys: keys.KeyRing = field(repr=False)
 
 
@@ -454,6 +499,12 @@ def load(app: Flask) -> Settings:
             raise ConfigError("AUTH_COOKIE_SECURE may be false only in testing or debug mode (cookies over plain HTTP)")
         if values["AUTH_COOKIE_SAMESITE"] == "None":
             raise ConfigError("AUTH_COOKIE_SAMESITE=None needs AUTH_COOKIE_SECURE (browsers refuse it otherwise)")
+
+    values["AUTH_WEBAUTHN_RP_NAME"] = values["AUTH_WEBAUTHN_RP_NAME"] or app.name
+    if values["AUTH_WEBAUTHN_RP_ID"]:
+        values["AUTH_WEBAUTHN_ORIGINS"] = values["AUTH_WEBAUTHN_ORIGINS"] or (
+            f"https://{values['AUTH_WEBAUTHN_RP_ID']}",
+        )
 
     fields = {key.removeprefix("AUTH_").lower(): value for key, value in values.items()}
     return Settings(keys=keyring, **fields)

@@ -8,7 +8,7 @@ import time
 from flask import Flask
 from pymongo.errors import PyMongoError
 
-from . import audit, cli, config, database, events, mirror, models, policies, propagation, throttle
+from . import audit, cli, config, database, events, mirror, models, passkeys, policies, propagation, throttle
 from .errors import AuthError, render
 from .state import EXTENSION_KEY, State, get_state
 from .store import SessionStore
@@ -62,6 +62,7 @@ def _create_indexes() -> bool:
         models.ensure_indexes()
         throttle.ensure_index()
         events.ensure_indexes()
+        passkeys.ensure_indexes()
     except PyMongoError as error:
         log.error("could not create the MongoDB indexes: %s", type(error).__name__)
         return False

@@ -56,7 +56,6 @@ MAX_SCOPES = 32
 NAME_MAX_LENGTH = 100
 MAX_TOKENS_PER_USER = 100
 #: Creating a token needs a password checked this recently.
-FRESH_WINDOW = timedelta(minutes=5)
 #: The reason ``sessions_ended`` gives for a revoked token.
 REVOKED = "token_revoked"
 

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from flask import has_app_context
 from mongoengine import signals as model_signals
 
+from . import passkeys
 from .database import current_database
 from .models import User
 from .state import current_app_state
@@ -36,10 +37,16 @@ def _ending_reason(user: User) -> Optional[str]:
     return None
 
 
+def _end(user: User, reason: str) -> None:
+    _store().end(user.pk, reason)
+    if reason in ("deactivated", "deleted"):
+        passkeys.forget_user(user.pk)  # a user's passkeys end with it
+
+
 def _user_saving(sender: type, document: User, created: bool = False, **kwargs: Any) -> None:
     reason = None if created else _ending_reason(document)
     if reason:
-        _store().end(document.pk, reason)
+        _end(document, reason)
 
 
 def _user_saved(sender: type, document: User, created: bool = False, **kwargs: Any) -> None:
@@ -47,7 +54,7 @@ def _user_saved(sender: type, document: User, created: bool = False, **kwargs: A
         return
     reason = _ending_reason(document)
     if reason:
-        _store().end(document.pk, reason)  # and none opened by a login racing it
+        _end(document, reason)  # and none opened by a login racing it
     else:
         _store().update_user_state(
             document.pk, {"role": document.role_name, "change_password": bool(document.change_password)}
@@ -55,7 +62,7 @@ def _user_saved(sender: type, document: User, created: bool = False, **kwargs: A
 
 
 def _user_deleting(sender: type, document: User, **kwargs: Any) -> None:
-    _store().end(document.pk, "deleted")
+    _end(document, "deleted")
 
 
 def connect() -> None:

@@ -11,6 +11,10 @@ event happens; a receiver that raises is logged and does not change the answer.
   ``password_changed``, ``password_reset``, ``deactivated``, ``deleted``,
   ``refresh_reuse``, ``idle`` or ``session_limit``
 - ``password_changed(user)``
+- ``mfa_enrolled(user, method)``, ``mfa_removed(user, method)``: a second
+  factor (``totp``, ``passkey``) added or removed
+- ``mfa_failed(user, method, reason)``: a second factor refused (a passkey
+  whose counter went backwards: reason ``cloned_authenticator``)
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ login_failed = _signals.signal("login-failed")
 user_logged_out = _signals.signal("user-logged-out")
 sessions_ended = _signals.signal("sessions-ended")
 password_changed = _signals.signal("password-changed")
+mfa_enrolled = _signals.signal("mfa-enrolled")
+mfa_removed = _signals.signal("mfa-removed")
+mfa_failed = _signals.signal("mfa-failed")
 
 
 def every() -> list[NamedSignal]:
@@ -51,4 +58,14 @@ def send(signal: NamedSignal, **kwargs: Any) -> None:
             log.exception("a receiver of the %s signal failed", signal.name)
 
 
-__all__ = ["every", "login_failed", "password_changed", "sessions_ended", "user_logged_in", "user_logged_out"]
+__all__ = [
+    "every",
+    "login_failed",
+    "mfa_enrolled",
+    "mfa_failed",
+    "mfa_removed",
+    "password_changed",
+    "sessions_ended",
+    "user_logged_in",
+    "user_logged_out",
+]

@@ -55,8 +55,8 @@ def status_of(request: urllib.request.Request) -> int:
             return error.code
 
 
-def serve(wsgi_app) -> tuple[object, threading.Thread]:
-    server = waitress.create_server(wsgi_app, host="127.0.0.1", port=0, threads=4)
+def serve(wsgi_app, port: int = 0) -> tuple[object, threading.Thread]:
+    server = waitress.create_server(wsgi_app, host="127.0.0.1", port=port, threads=4)
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)
     thread.start()
     return server, thread

@@ -22,6 +22,11 @@ def described(document: dict) -> dict:
 
 
 @pytest.fixture
+def app(make_app):
+    return make_app(AUTH_WEBAUTHN_RP_ID="localhost", AUTH_WEBAUTHN_ORIGINS="http://localhost")
+
+
+@pytest.fixture
 def operations(app, make_user):
     """Every operation of the app's (described) document, bound to the app."""
     make_user(username="admin")
@@ -48,6 +53,12 @@ LABELS = [
     "POST /tokens",
     "DELETE /tokens/{token_id}",
     "GET /users",
+    "GET /passkeys",
+    "DELETE /passkeys/{passkey_id}",
+    "POST /passkeys/register/begin",
+    "POST /passkeys/register/finish",
+    "POST /passkeys/login/begin",
+    "POST /passkeys/login/finish",
 ]
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 
