@@ -32,13 +32,14 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from datetime import timedelta
 from importlib import metadata
 from typing import Callable, Iterator, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 import apps
-from bson import ObjectId
+from bson import DBRef, ObjectId
 from pymongo import MongoClient, monitoring
 
 from flask_auth_service_mongo.clock import utcnow
@@ -515,9 +516,74 @@ def profile(mounted: dict, tokens: dict, size: dict) -> None:
 
 
 SIZES = {
-    "full": {"rounds": 20, "views": 100, "sessions": 10, "seconds": 4.0, "http_limit": 4000, "trials": 200},
-    "quick": {"rounds": 5, "views": 60, "sessions": 6, "seconds": 1.5, "http_limit": 1000, "trials": 50},
+    "full": {
+        "rounds": 20,
+        "views": 100,
+        "sessions": 10,
+        "seconds": 4.0,
+        "http_limit": 4000,
+        "trials": 200,
+        "memory": (10_000, 100_000),
+    },
+    "quick": {
+        "rounds": 5,
+        "views": 60,
+        "sessions": 6,
+        "seconds": 1.5,
+        "http_limit": 1000,
+        "trials": 50,
+        "memory": (10_000,),
+    },
 }
+
+
+def memory_per_session(total: int, secret: str) -> tuple[int, int]:
+    """Bytes a process holds per active session (tracemalloc): the session
+    cache's record (as a mirror fill makes it, with its LRU entry) and the
+    verified access token's cache entry, for ``total`` distinct users."""
+    from flask_auth_service_mongo.cache import GuardedLRU
+    from flask_auth_service_mongo.keys import KeyRing
+    from flask_auth_service_mongo.store import SharedValues
+    from flask_auth_service_mongo.tokens import ACCESS, TokenCodec
+
+    keys = KeyRing("HS256", "bench", secret, {"bench": secret})
+    codec = TokenCodec(keys, 0, total + 1)
+    now = utcnow()
+    expires = now + timedelta(hours=1)
+    role = {"_id": ObjectId(), "name": "admin", "permissions": {}}
+    reads = []
+    for number in range(total):
+        user_id, session_id = ObjectId(), secrets.token_urlsafe(18)
+        token = codec.issue(ACCESS, str(user_id), session_id, int(expires.timestamp()), int(now.timestamp())).token
+        found = {"_id": session_id, "user": user_id, "expires_at": expires, "last_used_at": now}
+        found["authenticated_at"], found["amr"], found["acr"] = now, ["pwd"], "aal1"
+        user = {"_id": user_id, "username": f"user{number:07d}@example.com", "password": "$2b$12$" + "x" * 53}
+        user.update(active=True, change_password=False, role=DBRef("role", role["_id"]))
+        reads.append((token, found, user))
+    shared, mirror = SharedValues(), GuardedLRU(total + 1, group=lambda record: record.user_id)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _token, found, user in reads:  # copies: what a read of MongoDB brings
+        record = shared.record(
+            dict(found), {**user, "username": user["username"][:9] + user["username"][9:]}, dict(role)
+        )
+        mirror.fill(record.session_id, mirror.begin(record.session_id), record)
+    middle = tracemalloc.take_snapshot()
+    for token, _, _ in reads:
+        codec.decode(token[:10] + token[10:], ACCESS)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    held = lambda later, earlier: sum(s.size_diff for s in later.compare_to(earlier, "filename"))  # noqa: E731
+    return held(middle, before) // total, held(after, middle) // total
+
+
+def memory_section(size: dict, secret: str) -> None:
+    rows = []
+    for total in size["memory"]:
+        mirror, token = memory_per_session(total, secret)
+        rows.append([f"{total:,}", f"{mirror:,}", f"{token:,}", f"{mirror + token:,}"])
+    header = ["active sessions", "session cache B", "token cache B", "total B / session"]
+    table("Memory a process holds per active session (tracemalloc)", header, rows)
 
 
 def benchmark(args: argparse.Namespace, uri: Optional[str]) -> None:
@@ -528,6 +594,7 @@ def benchmark(args: argparse.Namespace, uri: Optional[str]) -> None:
     if args.profile:
         return profile(mounted, tokens, size)
     test_client_section("Flask test client, mongomock", mounted, tokens, size, wire=False)
+    memory_section(size, secret)
     if uri:
         database = "flask_auth_bench_" + secrets.token_hex(4)
         wire_uri = with_database(uri, database)

@@ -356,7 +356,7 @@ def _load_user(identity: Identity) -> User:
     record = identity.record
     if record is None:
         raise Unauthorized()
-    return User.from_stored(record.user, record.role_document)
+    return User.from_stored(record.user_document(), record.role_document)
 
 
 def verify_token(token: str) -> User:

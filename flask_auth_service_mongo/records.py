@@ -27,6 +27,26 @@ TOKEN_ANSWER_FIELDS: tuple[tuple[str, type, str], ...] = (
 CSRF_FIELD = ("csrf_token", str, "with cookies: send it back in X-CSRF-Token on unsafe requests")
 
 
+#: The fields of a stored user (0.1.8's, less ``_id``), in a compact record's order.
+USER_FIELDS = ("username", "password", "active", "change_password", "role")
+
+
+def compact_user(user: dict[str, Any]) -> tuple[Any, ...]:
+    """A stored user document as a tuple of ``USER_FIELDS`` (with a mapping of
+    any other field last): what a session cache holds for each session."""
+    values = tuple(user.get(name) for name in USER_FIELDS)
+    others = {key: value for key, value in user.items() if key != "_id" and key not in USER_FIELDS}
+    return (*values, others) if others else values
+
+
+def expand_user(user_id: Any, compact: tuple[Any, ...]) -> dict[str, Any]:
+    """The stored user document of ``compact_user``."""
+    document = {"_id": user_id, **{name: value for name, value in zip(USER_FIELDS, compact) if value is not None}}
+    if len(compact) > len(USER_FIELDS):
+        document.update(compact[-1])
+    return document
+
+
 @dataclass(frozen=True)
 class Client:
     """Where a request comes from, as recorded in its session."""
@@ -99,8 +119,12 @@ class SessionRecord:
     acr: str
     kind: str
     scopes: frozenset[str]
-    user: dict[str, Any] = dataclasses.field(repr=False)  # the stored user document
+    user: tuple[Any, ...] = dataclasses.field(repr=False)  # the stored user document (``compact_user``)
     role_document: Optional[dict[str, Any]] = dataclasses.field(repr=False, default=None)
+
+    def user_document(self) -> dict[str, Any]:
+        """The stored user document this record was read with."""
+        return expand_user(self.user_id, self.user)
 
     def used(self, when: datetime) -> SessionRecord:
         """The record after a last-use write at ``when``."""

@@ -29,7 +29,7 @@ from pymongo.database import Database
 from . import mirror as mirror_module
 from . import signals
 from .database import ACKNOWLEDGED, RawDocument, journaled
-from .records import SessionRecord
+from .records import SessionRecord, compact_user
 
 COLLECTION = "session"
 #: 0.1.8's sessions: ``{uuid_access, uuid_refresh, user: DBRef("user", id), created_at}``.
@@ -80,6 +80,7 @@ class SessionStore:
         self._mirror_options = (cache_max_lag_ms, cache_size, timeout_ms)
         self._mirror: Optional[mirror_module.Mirror] = None
         self._lock = threading.Lock()
+        self._shared = SharedValues()
 
     # -- the session cache ---------------------------------------------------------
 
@@ -179,7 +180,7 @@ class SessionStore:
             # The user's role was changed around the library (or the session
             # predates role ids): read it, and remember it in the session.
             role = self._read_role(found["_id"], user)
-        return _record(found, user, role)
+        return self._shared.record(found, user, role)
 
     def _read_role(self, session_id: str, user: RawDocument) -> Optional[RawDocument]:
         role_id = _role_id(user)
@@ -354,25 +355,57 @@ def _used_since(query: dict[str, Any], used_since: Optional[datetime]) -> dict[s
     return query if used_since is None else {**query, "last_used_at": {"$gt": used_since}}
 
 
-def _record(found: RawDocument, user: RawDocument, role: Optional[RawDocument]) -> SessionRecord:
-    permissions = (role or {}).get("permissions") or {}
-    kind = found.get("kind") or SESSION
-    granted = permissions.get("scopes") if isinstance(permissions, dict) else None
-    granted = set(granted) if isinstance(granted, (list, tuple)) else set()
-    # A token holds its scopes while its user's role still grants them.
-    scopes = granted.intersection(found.get("scopes") or ()) if kind == TOKEN else granted
-    return SessionRecord(
-        session_id=found["_id"],
-        user_id=found["user"],
-        expires_at=found["expires_at"],
-        role=(role or {}).get("name"),
-        change_password=bool(user.get("change_password")),
-        last_used_at=found.get("last_used_at"),
-        authenticated_at=found.get("authenticated_at"),
-        amr=tuple(found.get("amr") or ("pwd",)),
-        acr=found.get("acr") or "aal1",
-        kind=kind,
-        scopes=frozenset(s for s in scopes if isinstance(s, str)),
-        user=user,
-        role_document=role,
-    )
+class SharedValues:
+    """Records made from reads share equal values (roles, ``amr``, scopes,
+    codes): a session cache then holds each once, not once a session."""
+
+    MAX = 4096
+
+    def __init__(self) -> None:
+        self.values: dict[Any, Any] = {}
+
+    def share(self, value: Any) -> Any:
+        """``value``, or an equal one made before (hashable values)."""
+        found = self.values.get(value)
+        if found is not None:
+            return found
+        if len(self.values) >= self.MAX:
+            self.values.clear()
+        self.values[value] = value
+        return value
+
+    def role(self, role: Optional[RawDocument]) -> Optional[RawDocument]:
+        """An equal role document made before, else ``role`` (kept by its id)."""
+        if role is None:
+            return None
+        key = ("role", role.get("_id"))
+        found = self.values.get(key)
+        if found == role:
+            return found  # type: ignore[no-any-return]
+        self.values[key] = role
+        return role
+
+    def record(self, found: RawDocument, user: RawDocument, role: Optional[RawDocument]) -> SessionRecord:
+        """The record of a session read with its user and role."""
+        permissions = (role or {}).get("permissions") or {}
+        kind = found.get("kind") or SESSION
+        granted = permissions.get("scopes") if isinstance(permissions, dict) else None
+        granted = set(granted) if isinstance(granted, (list, tuple)) else set()
+        # A token holds its scopes while its user's role still grants them.
+        scopes = granted.intersection(found.get("scopes") or ()) if kind == TOKEN else granted
+        role = self.role(role)
+        return SessionRecord(
+            session_id=found["_id"],
+            user_id=found["user"],
+            expires_at=found["expires_at"],
+            role=(role or {}).get("name"),
+            change_password=bool(user.get("change_password")),
+            last_used_at=found.get("last_used_at"),
+            authenticated_at=found.get("authenticated_at"),
+            amr=self.share(tuple(found.get("amr") or ("pwd",))),
+            acr=self.share(found.get("acr") or "aal1"),
+            kind=self.share(kind),
+            scopes=self.share(frozenset(s for s in scopes if isinstance(s, str))),
+            user=compact_user(user),
+            role_document=role,
+        )
