@@ -3,12 +3,14 @@
     python benchmarks/graphql_cost.py [--repeat N]
 
 One run, side by side, on mongomock through Flask's test client: the
-710-field ``{ me { id id ... } }`` of issue 14 (2.1 KB, no token) against
-``{ __typename }`` and a 150-field version under the bound. "through the
-endpoint" is what a request costs now (the 710-field one answers 400
-``query_too_complex``); "validated without the bound" is what parsing and
-validating that document costs, which is what the endpoint spent on it before
-the bound; "parse only" is the floor. Times are medians in milliseconds.
+710-field ``{ me { id id ... } }`` of issue 14 (2.1 KB, no token) and the
+997 spreads of undefined fragments of issue 32 (``{ ...aa ...ab ... }``,
+5.9 KB, no token) against ``{ __typename }`` and a 150-field version under
+the bound. "through the endpoint" is what a request costs now (the 710-field
+and the 997-spread ones answer 400 ``query_too_complex``); "validated without
+the bound" is what parsing and validating that document costs, which is what
+the endpoint spent on it before the bound; "parse only" is the floor. Times
+are medians in milliseconds.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import statistics
 import sys
 import time
 from importlib import metadata
+from itertools import product
 from pathlib import Path
+from string import ascii_letters
 from typing import Callable
 
 from graphql import parse, validate
@@ -30,10 +34,13 @@ from examples.app import create_app  # noqa: E402
 from flask_auth_service_mongo import schema  # noqa: E402
 from flask_auth_service_mongo.graphql_view import MAX_TOKENS  # noqa: E402
 
+#: Two-letter fragment names ("on" would start an inline fragment).
+SPREAD_NAMES = [name for name in map("".join, product(ascii_letters, repeat=2)) if name != "on"][:997]
 QUERIES = [
     ("{ __typename }", "{ __typename }"),
     ("150 fields of me", "{ me { " + "id " * 150 + "} }"),
     ("710 fields of me (issue 14)", "{ me { " + "id " * 710 + "} }"),
+    ("997 unknown spreads (issue 32)", "{ " + " ".join(f"...{name}" for name in SPREAD_NAMES) + " }"),
 ]
 
 

@@ -3,8 +3,9 @@
 ``mount(blueprint, schema)`` adds ``<prefix>/graphql`` in one line. A request
 that cannot run (a body that is not a JSON object, no query, a syntax error,
 bad variables) answers 400 with a GraphQL error body, never a 500; so does a
-document that asks for too much work (``query_too_complex``), measured on the
-parsed document before any validation rule runs. Introspection and "did you
+document that asks for too much work (``query_too_complex``): its length is
+checked before parsing, its selections and spreads on the parsed document
+before any validation rule runs. Introspection and "did you
 mean" suggestions are off unless the app is in debug mode. Resolver
 errors keep their own message when they are GraphQL errors or ``AuthError``;
 a database failure reads ``service_unavailable`` and any other exception
@@ -48,7 +49,9 @@ log = logging.getLogger("flask_auth_service_mongo")
 
 MAX_BODY_BYTES = 64 * 1024
 #: Bounds parsing, validation and error reporting (whose cost grows with
-#: the square of the number of fields).
+#: the square of the number of fields): the query's length in characters
+#: (checked before parsing) and its tokens.
+MAX_QUERY_LENGTH = 16 * 1024
 MAX_TOKENS = 2000
 #: Bounds validation and execution: field selections in the document
 #: (fragment spreads expanded, each alias and repeat counted) and their depth.
@@ -56,6 +59,9 @@ MAX_SELECTIONS = 200
 MAX_DEPTH = 12
 #: Fragments spread within fragments deeper than this are refused too.
 MAX_FRAGMENT_NESTING = 32
+#: Fragment spreads in one selection set (graphql-core's "overlapping
+#: fields" rule compares them pairwise).
+MAX_SPREADS_PER_SELECTION_SET = 50
 INTROSPECTION_FIELDS = frozenset(("__schema", "__type"))
 GRAPHIQL_VERSION = "3.8.3"
 GRAPHIQL_PAGE = f"""<!doctype html>
@@ -102,7 +108,9 @@ def read_operation() -> tuple[str, Optional[dict[str, Any]], Optional[str]]:
 
 
 class TooComplex(Exception):
-    """The document asks for more than ``MAX_SELECTIONS`` fields or ``MAX_DEPTH`` levels."""
+    """The document is longer than ``MAX_QUERY_LENGTH``, or asks for more than
+    ``MAX_SELECTIONS`` fields, ``MAX_DEPTH`` levels or
+    ``MAX_SPREADS_PER_SELECTION_SET`` spreads in one selection set."""
 
 
 class Cost:
@@ -111,7 +119,9 @@ class Cost:
     Each fragment is measured once and a count stops as soon as it passes the
     bound, so the walk is linear in the document however its fragments
     spread each other; a fragment cycle is infinite, so too complex (the
-    parser already bounds the nesting within one definition).
+    parser already bounds the nesting within one definition). A spread of
+    an undefined fragment counts as one selection (validation refuses it,
+    but only after comparing it with its neighbours).
     ``skip_introspection`` counts ``__schema``/``__type`` as one field each
     (debug mode, where GraphiQL sends its large introspection query).
     """
@@ -154,7 +164,7 @@ class Cost:
 
     def selection_set(self, selection_set: Optional[SelectionSetNode]) -> tuple[int, int]:
         """(field selections, depth) of ``selection_set``, fragments expanded."""
-        count = depth = 0
+        count = depth = spreads = 0
         for selection in selection_set.selections if selection_set else ():
             if isinstance(selection, FieldNode):
                 if self.skip_introspection and selection.name.value in INTROSPECTION_FIELDS:
@@ -167,6 +177,9 @@ class Cost:
                 inner = self.selection_set(selection.selection_set)
                 count, depth = count + inner[0], max(depth, inner[1])
             elif isinstance(selection, FragmentSpreadNode):
+                spreads += 1
+                if spreads > MAX_SPREADS_PER_SELECTION_SET:
+                    raise TooComplex()
                 inner = self.fragment(selection.name.value)
                 count, depth = count + inner[0], max(depth, inner[1])
             self.within_bounds((count, depth))
@@ -192,8 +205,8 @@ class Cost:
         if name in self.active or len(self.active) >= MAX_FRAGMENT_NESTING:
             raise TooComplex()
         definition = self.fragments.get(name)
-        if definition is None:  # unknown: validation refuses it
-            return 0, 0
+        if definition is None:  # unknown: validation refuses it, one selection until then
+            return 1, 1
         self.active.append(name)
         cost = self.measured[name] = self.selection_set(definition.selection_set)
         self.active.pop()
@@ -261,6 +274,8 @@ class GraphQLView(View):
 
     def run(self, query: str, variables: Optional[dict[str, Any]], operation_name: Optional[str]) -> ExecutionResult:
         """Parse (bounded), measure (TooComplex), validate, then execute the operation."""
+        if len(query) > MAX_QUERY_LENGTH:
+            raise TooComplex()
         try:
             document = parse(query, max_tokens=MAX_TOKENS)
         except GraphQLError as error:

@@ -7,6 +7,7 @@ token answers and ordered admin roles.
 
 import datetime
 import json
+from string import ascii_letters
 
 import mongoengine
 import pytest
@@ -83,6 +84,37 @@ def test_fragments_no_operation_uses_count_too(client):
     unused = " ".join(f"fragment U{i} on Query {{ " + "__typename " * 50 + "}" for i in range(5))
     response = graphql(client, "{ __typename } " + unused)
     assert (response.status_code, response.json) == (400, TOO_COMPLEX)
+
+
+def test_the_997_spreads_of_undefined_fragments_are_refused_as_too_complex(client):
+    names = [a + b for a in ascii_letters for b in ascii_letters if a + b != "on"][:997]
+    query = "{ " + " ".join(f"...{name}" for name in names) + " }"
+    response = graphql(client, query)
+    assert (response.status_code, response.json) == (400, TOO_COMPLEX)
+
+
+def test_a_spread_of_an_undefined_fragment_counts_as_a_selection(client):
+    fields = " ".join(f"a{i}: __typename" for i in range(199))
+    assert graphql(client, "{ " + fields + " ...missing0 ...missing1 }").json == TOO_COMPLEX
+    # 200 selections reach validation, which refuses the unknown fragment.
+    response = graphql(client, "{ " + fields + " ...missing0 }")
+    assert response.status_code == 400 and response.json["errors"][0]["message"] == "Unknown fragment 'missing0'."
+
+
+def test_more_than_50_spreads_in_one_selection_set_are_too_complex(client):
+    fragment = " fragment F on Query { __typename }"
+    assert graphql(client, "{ " + "...F " * 51 + "}" + fragment).json == TOO_COMPLEX
+    assert graphql(client, "{ " + "...F " * 50 + "}" + fragment).json == {"data": {"__typename": "Query"}}
+
+
+def test_a_query_longer_than_16_kib_is_too_complex_before_parsing(client):
+    def commented(length: int) -> str:
+        query = "{ __typename }\n#"
+        return query + "x" * (length - len(query))
+
+    response = graphql(client, commented(16 * 1024 + 1))
+    assert (response.status_code, response.json) == (400, TOO_COMPLEX)
+    assert graphql(client, commented(16 * 1024)).status_code == 200
 
 
 def test_a_depth_over_12_is_refused_before_validation(client):
