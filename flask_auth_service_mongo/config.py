@@ -192,7 +192,8 @@ DECLARED: tuple[Key, ...] = (
         "AUTH_SECRET_KEY",
         None,
         None,
-        "signing key of the ``HS*`` algorithms; required for them, at least 32 bytes unless testing or debug",
+        "signing key of the ``HS*`` algorithms; required for them, at least 32 bytes unless testing or debug; "
+        "with any algorithm the CSRF tokens derive from it (keep it across a key rotation)",
         shown="Flask's ``SECRET_KEY``",
     ),
     Key(

@@ -7,6 +7,13 @@ the ``kid`` of the key that signed it; ``AUTH_VERIFY_KEYS`` (a mapping
 kid -> key, or a list of keys whose kids are derived) keeps older keys valid
 for verification only. Everything is checked at start-up. ``KeyRing.jwks``
 publishes the public keys of the ring, so other services verify with them.
+
+``KeyRing.derived_keys`` are secrets of their own for other uses (the CSRF
+tokens of ``transport``), derived from secret material only, never from a
+public key: from ``AUTH_SECRET_KEY`` (by default Flask's ``SECRET_KEY``)
+whatever the algorithm, so that they outlive a rotation of an RSA, EC or
+EdDSA signing key; without a secret, from the private signing key and the
+private keys kept in ``AUTH_VERIFY_KEYS``.
 """
 
 from __future__ import annotations
@@ -47,8 +54,8 @@ class KeyRing:
     kid: str
     signing_key: Any
     verify_keys: Mapping[str, Any]
-    #: Secrets derived from the signing material for other uses (CSRF
-    #: tokens): the current key's first, then those of older HMAC keys.
+    #: Secrets derived from secret material for other uses (CSRF tokens),
+    #: the one to issue with first (``derived_secrets``).
     derived_keys: tuple[bytes, ...] = ()
 
     def verification_key(self, kid: Optional[str]) -> Optional[Any]:
@@ -95,9 +102,40 @@ def load(config: Mapping[str, Any], secret: Optional[str], lenient: bool) -> Key
         if old_kid in verify_keys:
             raise ConfigError(f"AUTH_VERIFY_KEYS: kid {old_kid!r} is already the current key's (AUTH_KEY_ID)")
         verify_keys[old_kid] = old_key
-    older = [key for key in verify_keys.values() if isinstance(key, str) and key != signing_key]
-    derived = tuple(derive_secret(key) for key in [signing_key, *older])
+    derived = derived_secrets(signing_key, verify_keys, secret, config.get("AUTH_VERIFY_KEYS"), lenient)
     return KeyRing(algorithm, kid, signing_key, verify_keys, derived)
+
+
+def derived_secrets(
+    signing_key: Any, verify_keys: Mapping[str, Any], secret: Optional[str], older: Any, lenient: bool
+) -> tuple[bytes, ...]:
+    """The ring's derived secrets, the one to issue with first.
+
+    HMAC: the signing secret's, then the older secrets'. RSA, EC, EdDSA: the
+    app's secret's when it has one of ``MIN_SECRET_BYTES`` (any in testing
+    or debug), which no signing-key rotation changes; then the private
+    signing key's and those of the private keys in ``AUTH_VERIFY_KEYS``
+    (what issued them without a secret, or before the secret came first).
+    """
+    if isinstance(signing_key, str):
+        materials: list[Any] = [signing_key, *(k for k in verify_keys.values() if k != signing_key)]
+    else:
+        usable = secret and (lenient or len(secret.encode("utf-8", "surrogateescape")) >= MIN_SECRET_BYTES)
+        materials = [secret] if usable else []
+        materials += [signing_key, *private_halves(older)]
+    return tuple(dict.fromkeys(derive_secret(material) for material in materials))
+
+
+def private_halves(value: Any) -> list[Any]:
+    """The private keys among the PEM keys of ``AUTH_VERIFY_KEYS`` (already validated)."""
+    materials = value.values() if isinstance(value, Mapping) else value or ()
+    found = []
+    for material in materials:
+        try:
+            found.append(serialization.load_pem_private_key(pem_bytes("AUTH_VERIFY_KEYS", material), password=None))
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            pass  # a public key
+    return found
 
 
 def derive_secret(key: Any) -> bytes:

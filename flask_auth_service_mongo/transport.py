@@ -5,9 +5,11 @@
 ``attach_tokens`` and ``clear_cookies`` set and remove the three cookies.
 No other module knows a cookie's name.
 
-The CSRF token is an HMAC of the session id under a key derived from the
-signing material: bound to one session, checked without a database read,
-and the same in every process that shares the keys.
+The CSRF token is an HMAC of the session id under a key derived from secret
+material (``keys.KeyRing.derived_keys``: the app's secret, else the private
+keys): bound to one session, checked without a database read, the same in
+every process that shares the keys, and still valid after a signing-key
+rotation.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ def csrf_token(session_id: str, key: Optional[bytes] = None) -> str:
 def require_csrf(session_id: str) -> None:
     """Refuse an unsafe request whose ``X-CSRF-Token`` is not the session's.
 
-    Tokens derived from older HMAC keys still pass while those keys verify.
+    Tokens under every derived key of the ring pass: an older HMAC secret's
+    while it verifies, a private key's kept in ``AUTH_VERIFY_KEYS``.
     """
     if request.method in SAFE_METHODS:
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import PASSWORD, SECRET, bearer, database_uri, graphql
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from flask import Flask
 
 from flask_auth_service_mongo import AuthService
@@ -214,6 +214,90 @@ def test_the_csrf_rule_holds_with_a_private_signing_key(db_name, make_user):
     client.post("/admin/login", json={"username": "alice", "password": PASSWORD})
     assert client.post("/admin/logout").status_code == 403
     assert client.post("/admin/logout", headers=csrf(client)).status_code == 200
+
+
+def private_pem(key) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def public_pem(key) -> str:
+    public = key.public_key()
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def carry_cookies(source, target) -> None:
+    """Put ``source``'s three cookies into ``target`` (the browser, after a deploy)."""
+    for name in COOKIES:
+        target.set_cookie(name, source.get_cookie(name).value)
+
+
+def assert_cookie_session_survives(client, rotated) -> str:
+    """Cookie refresh and cookie logout work on the rotated app with the CSRF
+    token of before; the token the refresh answered."""
+    twin = rotated.test_client()
+    carry_cookies(client, twin)
+    before = csrf(client)
+    refreshed = twin.post("/admin/refresh", json={}, headers=before)
+    assert refreshed.status_code == 200, refreshed.json
+    assert refreshed.json["data"]["csrf_token"] == csrf(twin)["X-CSRF-Token"]
+    response = twin.post("/admin/logout", headers=before)
+    assert response.status_code == 200 and cleared(response)
+    return refreshed.json["data"]["csrf_token"]
+
+
+ROTATING_KEYS = {
+    "RS256": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    "ES256": lambda: ec.generate_private_key(ec.SECP256R1()),
+    "EdDSA": ed25519.Ed25519PrivateKey.generate,
+}
+
+
+@pytest.mark.parametrize("algorithm", sorted(ROTATING_KEYS))
+def test_cookie_sessions_survive_a_rotation_of_the_private_key(db_name, make_user, algorithm):
+    old, new = ROTATING_KEYS[algorithm](), ROTATING_KEYS[algorithm]()
+    config = {"AUTH_ALGORITHM": algorithm, "AUTH_TOKEN_LOCATION": BOTH}
+    first = make_app_with(db_name, AUTH_PRIVATE_KEY=private_pem(old), **config)
+    make_user_in(first, make_user)
+    client = first.test_client()
+    assert client.post("/admin/login", json={"username": "alice", "password": PASSWORD}).status_code == 200
+    # The old key is kept for verification only, as its public half.
+    rotated = make_app_with(db_name, AUTH_PRIVATE_KEY=private_pem(new), AUTH_VERIFY_KEYS=[public_pem(old)], **config)
+    # Derived from the app's secret, which the rotation leaves alone: the token does not change.
+    assert assert_cookie_session_survives(client, rotated) == csrf(client)["X-CSRF-Token"]
+
+
+def test_cookie_sessions_survive_a_rotation_of_the_hmac_secret(db_name, make_user):
+    old, new = "o" * 40, "n" * 40
+    first = make_app_with(db_name, AUTH_SECRET_KEY=old, AUTH_TOKEN_LOCATION=BOTH)
+    make_user_in(first, make_user)
+    client = first.test_client()
+    assert client.post("/admin/login", json={"username": "alice", "password": PASSWORD}).status_code == 200
+    rotated = make_app_with(db_name, AUTH_SECRET_KEY=new, AUTH_VERIFY_KEYS=[old], AUTH_TOKEN_LOCATION=BOTH)
+    assert_cookie_session_survives(client, rotated)
+
+
+def test_without_a_secret_the_old_private_key_keeps_the_csrf_tokens(db_name, make_user, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    old, new = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    config = {"SECRET_KEY": None, "AUTH_ALGORITHM": "ES256", "AUTH_TOKEN_LOCATION": BOTH}
+    first = make_app_with(db_name, AUTH_PRIVATE_KEY=private_pem(old), **config)
+    make_user_in(first, make_user)
+    client = first.test_client()
+    assert client.post("/admin/login", json={"username": "alice", "password": PASSWORD}).status_code == 200
+    # Only the public half kept: tokens verify, the CSRF tokens cannot (public keys are public).
+    public_only = make_app_with(
+        db_name, AUTH_PRIVATE_KEY=private_pem(new), AUTH_VERIFY_KEYS=[public_pem(old)], **config
+    )
+    twin = public_only.test_client()
+    carry_cookies(client, twin)
+    assert twin.get("/admin/me").status_code == 200
+    assert twin.post("/admin/logout", headers=csrf(client)).json == {"message": "csrf_failed"}
+    # The old private key kept (only its public half verifies, only that is published).
+    kept = make_app_with(db_name, AUTH_PRIVATE_KEY=private_pem(new), AUTH_VERIFY_KEYS=[private_pem(old)], **config)
+    assert kept.test_client().get("/.well-known/jwks.json").json["keys"][1].keys().isdisjoint({"d"})
+    assert_cookie_session_survives(client, kept)
 
 
 def make_app_with(db_name, **config):
