@@ -54,6 +54,7 @@ class AuthService:
                 # and creates the indexes once it answers again.
                 app.before_request(_IndexRetry())
         app.register_error_handler(AuthError, render)
+        app.teardown_appcontext(throttle.end_open_attempts)
         app.cli.add_command(cli.group)
 
 

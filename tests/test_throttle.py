@@ -128,7 +128,9 @@ def test_counters_live_in_mongo_with_a_ttl_and_keep_no_username(client, make_use
     stored = list(counters.find())
     # The client IP's, alice's from that IP, alice's from everywhere.
     assert sorted(c["count"] for c in stored) == [2, 2, 2]
-    assert all(set(c) == {"_id", "count", "expires_at"} and "alice" not in c["_id"] for c in stored)
+    # No attempt is left in flight once its answer is out.
+    assert all(set(c) == {"_id", "count", "pending", "expires_at"} and "alice" not in c["_id"] for c in stored)
+    assert [c["pending"] for c in stored] == [0, 0, 0]
     ttl = [i for i in counters.index_information().values() if i["key"] == [("expires_at", 1)]]
     assert ttl and ttl[0]["expireAfterSeconds"] == 0
     attempt(client)
@@ -182,3 +184,14 @@ def test_parallel_guesses_cannot_exceed_the_limit(app, make_user):
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(guess, range(12)))
     assert sorted(statuses) == [400] * 3 + [429] * 9
+
+
+def test_parallel_correct_logins_from_one_ip_all_pass(app, make_user):
+    make_user()
+
+    def log_in(_):
+        return attempt(app.test_client()).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(log_in, range(24)))
+    assert statuses == [200] * 24

@@ -1,10 +1,10 @@
-"""Racing requests on the real server: one refresh token is spent once, and
-concurrent logins each open a session of their own."""
+"""Racing requests on the real server: one refresh token is spent once,
+concurrent logins each open a session of their own, and parallel logins from
+one IP are throttled on their failures only."""
 
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
-import pytest
 from conftest import PASSWORD, bearer, wire_only
 
 pytestmark = wire_only
@@ -12,24 +12,18 @@ pytestmark = wire_only
 THREADS = 8
 
 
-@pytest.fixture
-def app(make_app):
-    # Every login attempt takes a throttle slot first: leave room for the race.
-    return make_app(AUTH_LOGIN_MAX_ATTEMPTS=THREADS)
-
-
-def race(app, method: str, path: str, body: dict) -> list:
-    """Send the same request from THREADS threads at once; their answers."""
-    barrier = Barrier(THREADS)
+def race(app, method: str, path: str, body: dict, threads: int = THREADS) -> list:
+    """Send the same request from ``threads`` threads at once, from one IP; their answers."""
+    barrier = Barrier(threads)
 
     def send(_):
         client = app.test_client()
         barrier.wait(timeout=30)
-        response = client.open(path, method=method, json=body)
+        response = client.open(path, method=method, json=body, environ_base={"REMOTE_ADDR": "203.0.113.7"})
         return response.status_code, response.json
 
-    with ThreadPoolExecutor(THREADS) as pool:
-        return list(pool.map(send, range(THREADS)))
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(send, range(threads)))
 
 
 def test_threads_refreshing_one_token_at_once_have_exactly_one_winner(app, make_user, login):
@@ -48,7 +42,7 @@ def test_threads_logging_in_at_once_each_get_a_session_of_their_own(app, make_us
 
 
 def test_threads_logging_in_at_once_leave_no_more_sessions_than_the_limit(make_app, make_user, server, db_name):
-    app = make_app(AUTH_LOGIN_MAX_ATTEMPTS=THREADS, AUTH_MAX_SESSIONS_PER_USER=3)
+    app = make_app(AUTH_MAX_SESSIONS_PER_USER=3)
     make_user()
     answers = race(app, "POST", "/admin/login", {"username": "alice", "password": PASSWORD})
     assert [status for status, _ in answers] == [200] * THREADS
@@ -61,3 +55,25 @@ def test_threads_logging_in_at_once_leave_no_more_sessions_than_the_limit(make_a
         if client.get("/plain/any", headers=bearer(body["data"]["token"])).status_code == 200
     ]
     assert len(working) == 3
+
+
+def test_thirty_parallel_correct_logins_from_one_ip_all_pass(make_app, make_user, server, db_name):
+    app = make_app(AUTH_MAX_SESSIONS_PER_USER=0)  # the default limits: 5 failures per account
+    make_user()
+    answers = race(app, "POST", "/admin/login", {"username": "alice", "password": PASSWORD}, threads=30)
+    assert [status for status, _ in answers] == [200] * 30
+    assert len(server[db_name].session.distinct("_id")) == 30
+    # Nothing left counted nor in flight.
+    assert {(c["count"], c["pending"]) for c in server[db_name].login_attempt.find()} == {(0, 0)}
+
+
+def test_parallel_wrong_logins_from_one_ip_are_still_locked_out_at_the_limit(make_app, make_user, server, db_name):
+    app = make_app()
+    make_user()
+    answers = race(app, "POST", "/admin/login", {"username": "alice", "password": "wrong password"}, threads=30)
+    assert sorted(status for status, _ in answers) == [400] * 5 + [429] * 25
+    assert {body["message"] for status, body in answers if status == 429} == {"too_many_attempts"}
+    assert (
+        race(app, "POST", "/admin/login", {"username": "alice", "password": PASSWORD}, threads=4)
+        == [(429, {"message": "too_many_attempts"})] * 4
+    )
