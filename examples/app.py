@@ -19,7 +19,7 @@ from typing import Optional
 from flask import Blueprint, Flask, current_app
 from flask_restx import Api, Resource
 
-from flask_auth_service_mongo import AuthService, MutationMiddleware, Roles, accounts, api_rest, auth, schema
+from flask_auth_service_mongo import AuthService, MutationMiddleware, Roles, accounts, api_rest, auth, errors, schema
 from flask_auth_service_mongo.graphql_view import mount
 from flask_auth_service_mongo.records import Actor
 
@@ -224,6 +224,7 @@ def create_app(config: Optional[dict] = None) -> Flask:
     app.config.update(config or {})
     AuthService(app)
     app.register_blueprint(view_admin, url_prefix="/admin")
+    errors.json_errors(app, "/admin", api=api)  # unknown paths, 405s and OPTIONS under /admin: JSON too
     app.add_url_rule("/", "account_page", account_page)
     app.add_url_rule("/.well-known/jwks.json", "jwks", api_rest.jwks)
     if in_memory:

@@ -4,15 +4,23 @@ Each class is a row of the HTTP table of the spec: ``message`` is the stable
 code sent to clients and ``status`` the HTTP status. They are werkzeug
 ``HTTPException`` subclasses so that plain Flask and flask-restx both answer
 with the right status even where no handler of ours is reached.
+
+``json_errors(app, prefix)`` makes the rest of an API's answers JSON too:
+under ``prefix``, Flask's and werkzeug's own errors (an unknown path, a
+method not allowed...) and the ``OPTIONS`` answers.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable, Optional
 
 import click
-from werkzeug.exceptions import HTTPException
+from flask import Flask, current_app, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import NotFound as PathNotFound
 from werkzeug.wrappers import Response
 
 
@@ -145,3 +153,54 @@ class NotFound(AuthError):
 
 class CSRFFailed(AuthError):
     status, message = 403, "csrf_failed"
+
+
+def http_error_code(error: HTTPException) -> str:
+    """The ``message`` code of a werkzeug error: its name in snake case
+    (``not_found``, ``method_not_allowed``, ``request_entity_too_large``)."""
+    return re.sub(r"[^a-z0-9]+", "_", (error.name or "error").lower()).strip("_")
+
+
+def http_error_parts(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Body, status and headers (``Allow`` of a 405...) of a werkzeug error as JSON."""
+    headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+    return {"message": http_error_code(error)}, error.code or 500, headers
+
+
+def json_errors(app: Flask, prefix: str, api: Any = None) -> None:
+    """Answer JSON under the path ``prefix`` (e.g. ``"/admin"``), where Flask
+    answers HTML: ``404 {"message": "not_found"}`` for an unknown path,
+    ``405 {"message": "method_not_allowed"}`` with ``Allow``, any other
+    werkzeug error likewise; ``OPTIONS`` on a route answers ``204`` with
+    ``Allow`` and no body. ``api``, a flask-restx ``Api`` of that prefix,
+    gets the same 404 and 405 codes (it answers its routes' errors itself).
+    Refusals (``AuthError``) keep their own handler; other paths are left as
+    they are.
+    """
+    root = "/" + prefix.strip("/")
+
+    def under_prefix() -> bool:
+        return request.path == root or request.path.startswith(root.rstrip("/") + "/")
+
+    def answer_error(error: HTTPException) -> ResponseReturnValue:
+        if not under_prefix() or error.code is None or error.code < 400:
+            return error  # Flask's own answer (a redirect stays one)
+        body, status, headers = http_error_parts(error)
+        return Response(json_text(body), status, headers, mimetype="application/json")
+
+    def answer_options() -> Optional[Response]:
+        rule = request.url_rule
+        if request.method != "OPTIONS" or rule is None or not under_prefix():
+            return None
+        if not getattr(rule, "provide_automatic_options", False):
+            return None  # the view answers OPTIONS itself
+        allowed = current_app.make_default_options_response().headers["Allow"]
+        response = Response(status=204, headers={"Allow": allowed})
+        del response.headers["Content-Type"]  # no body
+        return response
+
+    app.register_error_handler(HTTPException, answer_error)
+    app.before_request(answer_options)
+    if api is not None:
+        for error_class in (PathNotFound, MethodNotAllowed):
+            api.errorhandler(error_class)(http_error_parts)

@@ -171,7 +171,7 @@ def test_every_unsafe_method_needs_the_csrf_token(browser):
     session_id = client.get("/admin/sessions").json["data"][0]["id"]
     assert client.delete(f"/admin/sessions/{session_id}").json == {"message": "csrf_failed"}
     assert client.post("/admin/logout-all", json={}).status_code == 403
-    assert client.options("/admin/me").status_code == 200
+    assert client.options("/admin/me").status_code == 204  # safe: no CSRF token needed
 
 
 def test_a_csrf_token_of_another_session_is_refused(browser, cookie_app):
@@ -506,3 +506,14 @@ def test_insecure_cookies_over_http_work_in_testing(make_app, alice):
 def test_the_example_enables_both_locations(db_name):
     app = make_app_with(db_name)
     assert app.config["AUTH_TOKEN_LOCATION"] == ("headers", "cookies") and app.config["AUTH_COOKIE_SECURE"] is True
+
+
+def test_a_csrf_failure_is_a_403_on_rest_and_a_graphql_error_in_a_200(browser):
+    client, _ = browser
+    rest = client.post("/admin/logout")
+    assert (rest.status_code, rest.json) == (403, {"message": "csrf_failed"})
+    answer = client.post("/admin/graphql", json={"query": "{ __typename me { username } }"})
+    assert answer.status_code == 200
+    assert answer.json["errors"][0]["message"] == "csrf_failed"
+    # The fields that need no caller still answer.
+    assert answer.json["data"] == {"__typename": "Query", "me": None}
