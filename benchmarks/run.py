@@ -7,8 +7,11 @@ or ``BENCH_MONGODB_URI``, or ``--secantus`` to start a SecantusDB server on a
 free loopback port): the test client on that server with the database
 commands per request counted by pymongo's command monitoring, HTTP against
 waitress on loopback with concurrent clients, and the guarded cost with 1k,
-10k and 100k stored sessions, and the revocation lag between two app
-processes with and without ``AUTH_SESSION_CACHE``. Times are medians and
+10k and 100k stored sessions, what the session cache's proof costs a
+process (its watermark writes and getMores a second, on an idle and on a
+busy server, with the cached rows' commands per request), and the
+revocation lag between two app processes with and without
+``AUTH_SESSION_CACHE``. Times are medians and
 99th percentiles.
 """
 
@@ -71,15 +74,26 @@ Client = Callable[..., tuple]
 Timed = Callable[[str, Callable[[], tuple]], tuple]
 
 
+#: The session cache's watermarks: its proof that its stream is current.
+WATERMARKS = "auth_mirror_watermark"
+
+
 class CommandCounter(monitoring.CommandListener):
-    """Counts the commands every client sends while ``row`` is set."""
+    """Counts the commands every client sends while ``row`` is set, but for
+    the session cache's own (its stream and its watermark writes), which
+    ``proof`` counts at all times."""
 
     def __init__(self) -> None:
         self.row: Optional[str] = None
         self.counts: collections.Counter = collections.Counter()
+        self.proof: collections.Counter = collections.Counter()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.row is not None and not is_stream_command(event):
+        if event.command.get(event.command_name) == WATERMARKS:
+            self.proof["watermark " + event.command_name] += 1
+        elif is_stream_command(event):
+            self.proof[event.command_name] += 1
+        elif self.row is not None:
             self.counts[self.row] += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
@@ -485,6 +499,62 @@ def revocation_section(uri: str, secret: str, args: argparse.Namespace, size: di
     table("Revocation lag: logout in one process, until the other refuses the token (HTTP, wire server)", header, rows)
 
 
+@contextlib.contextmanager
+def busy_server(uri: str) -> Iterator[dict]:
+    """Another client churning other users' sessions (an insert and a delete
+    at a time, each delete a change the mirror's stream delivers); its
+    operations per second in the yielded dict once the block ends."""
+    done = threading.Event()
+    done_count = {"operations": 0}
+
+    def churn() -> None:
+        with MongoClient(uri) as client:
+            sessions = client.get_default_database().get_collection("session")
+            while not done.is_set():
+                key = secrets.token_urlsafe(18)
+                sessions.insert_one({"_id": key, "user": ObjectId(), "expires_at": utcnow() + timedelta(days=1)})
+                sessions.delete_one({"_id": key})
+                done_count["operations"] += 2
+
+    thread = threading.Thread(target=churn, daemon=True)
+    start = time.perf_counter()
+    thread.start()
+    stats: dict = {}
+    try:
+        yield stats
+    finally:
+        done.set()
+        thread.join()
+        stats["rate"] = done_count["operations"] / (time.perf_counter() - start)
+
+
+def proof_section(uri: str, mounted: dict, tokens: dict, size: dict) -> None:
+    """What the session cache's proof costs one process, and that the cached
+    rows stay at no command per request on an idle and on a busy server."""
+    client = test_clients(mounted)
+    cached = [(row, path, kind) for row, path, kind in VIEWS if kind == "cached"]
+    steps = [(size["views"], view_step(client, row, path, tokens[kind])) for row, path, kind in cached]
+    rows = []
+
+    def measure(what: str, work: Callable[[], Optional[dict]]) -> None:
+        COUNTER.proof.clear()
+        start = time.perf_counter()
+        samples = work()
+        elapsed = time.perf_counter() - start
+        commands = [f"{COUNTER.counts[row] / len(samples[row]):.2f}" if samples else "-" for row, _, _ in cached]
+        writes = COUNTER.proof["watermark update"] / elapsed
+        rows.append([what, *commands, f"{writes:.1f}", f"{COUNTER.proof['getMore'] / elapsed:.1f}"])
+
+    measure("idle server, requests served", lambda: interleaved(steps, size["rounds"], count_commands=True))
+    with busy_server(uri) as busy:
+        measure("busy server, requests served", lambda: interleaved(steps, size["rounds"], count_commands=True))
+    measure("no request for 2 s", lambda: time.sleep(2.0))
+    header = ["server, process", *(f"commands / request: {row[len('ours cached: ') :]}" for row, _, _ in cached)]
+    header += ["watermark writes / s", "getMore / s"]
+    title = f"The session cache's proof, per process (test client, wire server; busy: {busy['rate']:,.0f} writes/s)"
+    table(title, header, rows)
+
+
 def bcrypt_note(rounds: int) -> None:
     hashed = hash_password("benchmark password", 12)
     start = time.perf_counter()
@@ -603,6 +673,7 @@ def benchmark(args: argparse.Namespace, uri: Optional[str]) -> None:
             test_client_section("Flask test client, wire server", mounted, tokens, size, wire=True)
             http_section(wire_uri, secret, tokens, args, size)
             sessions_section(wire_uri, mounted, tokens, size)
+            proof_section(wire_uri, mounted, tokens, size)
             revocation_section(wire_uri, secret, args, size)
         finally:
             with MongoClient(uri) as client:

@@ -7,8 +7,8 @@ follows it in a background thread. An answer of the stream proves nothing by
 itself (a mongos holds events of an active shard while answering empty
 batches; a batch may be one of a backlog), so the mirror proves itself with
 a *watermark*: while requests are served, the thread upserts this process's
-document of ``auth_mirror_watermark`` with the next sequence number, at most
-every ``AUTH_SESSION_CACHE_MAX_LAG_MS / 4``. When that write comes back
+document of ``auth_mirror_watermark`` with the next sequence number, every
+``AUTH_SESSION_CACHE_MAX_LAG_MS / 4``. When that write comes back
 through the stream, every change committed before it was sent has been
 applied, and the mirror is trusted until that moment plus the bound.
 Otherwise (database down, stream broken or late, not yet open, idle)
@@ -57,6 +57,11 @@ DROPPING = frozenset({"drop", "dropDatabase", "rename", "invalidate"})
 #: OperationFailure codes meaning the stream's history is gone.
 HISTORY_LOST = frozenset({136, 280, 286})
 RETRY_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0)
+#: Watermarks go on this long after the last guarded request (a process
+#: serving now and then stays proven), then stop until the next one.
+IDLE_SECONDS = 10.0
+#: Watermarks sent and not yet delivered that are remembered.
+IN_FLIGHT_MAX = 64
 NEVER = float("-inf")
 
 
@@ -94,6 +99,7 @@ class Mirror:
         #: The stream is open, or resuming, with nothing missed since it started.
         self.following = False
         self.wanted = NEVER  # monotonic time of the last guarded request
+        self.last_mark = NEVER  # monotonic time the last watermark was sent
         self.written = 0  # the last watermark sequence number sent
         self.seen = 0  # the last one the stream delivered
         self.sent_at: dict[int, float] = {}
@@ -200,27 +206,30 @@ class Mirror:
             self.resume_token = stream.resume_token
 
     def mark_when_needed(self) -> None:
-        """Send the next watermark while guarded requests come (none when
-        idle), at most one every quarter of the bound, one in flight at a time
-        unless it is overdue."""
+        """Send the next watermark every quarter of the bound while guarded
+        requests come (none once the process has been idle ``IDLE_SECONDS``),
+        without waiting for the last one to come back."""
         now = time.monotonic()
-        last = self.sent_at.get(self.written, NEVER)
-        if now - self.wanted > self.max_lag or now - last < self.mark_interval:
+        if now - self.wanted > IDLE_SECONDS or now - self.last_mark < self.mark_interval:
             return
-        if self.seen < self.written and now - last < self.max_lag:
-            return
+        self.last_mark = now
         self.written += 1
-        self.sent_at[self.written] = now
+        number = self.written
+        self.sent_at[number] = now
+        if len(self.sent_at) > IN_FLIGHT_MAX:  # never delivered: too old to prove anything
+            del self.sent_at[min(self.sent_at)]
         try:
             self.ensure_index()
             expires_at = datetime.now(timezone.utc).replace(tzinfo=None) + WATERMARK_TTL
             self.marks.update_one(
-                {"_id": self.mark_id}, {"$set": {"seq": self.written, "expires_at": expires_at}}, upsert=True
+                {"_id": self.mark_id}, {"$set": {"seq": number, "expires_at": expires_at}}, upsert=True
             )
         except PyMongoError as error:
             # Maybe written: the sequence may skip it. A server down breaks
             # the stream too; one refusing this write leaves strict reads.
-            self.unsure.add(self.written)
+            self.unsure.add(number)
+            if len(self.unsure) > IN_FLIGHT_MAX:  # forgotten: its absence is then a gap, and starts over
+                self.unsure.discard(min(self.unsure))
             if isinstance(error, OperationFailure) and not self.refused:
                 self.refused = True
                 log.warning("session cache: the watermark write was refused (code %s), reading MongoDB", error.code)
@@ -236,6 +245,7 @@ class Mirror:
         start over (the stream ended, or cannot prove it is continuous)."""
         kind = change["operationType"]
         if kind in DROPPING:
+            self.wanted = NEVER  # no watermark (that would recreate a dropped database) before a request
             return False
         collection, key = change.get("ns", {}).get("coll"), change.get("documentKey", {}).get("_id")
         if collection == WATERMARKS:

@@ -165,9 +165,10 @@ class Process:
 class WireServer(Process):
     """A SecantusDB server on a free port, restartable on the same port and storage."""
 
-    def __init__(self, storage: Path):
+    def __init__(self, storage: Path, options: tuple = ()):
         super().__init__(storage.parent / "server.log")
         self.storage = storage
+        self.options = list(options)  # more command-line options, e.g. a small oplog
         self.port = free_port()
 
     def uri(self, database: str = "") -> str:
@@ -184,6 +185,7 @@ class WireServer(Process):
                 "--storage-path",
                 str(self.storage),
                 "--enable-test-commands",
+                *self.options,
             ]
         )
         wait_for(lambda: self.check_alive() and self.answers(), START_SECONDS, "wire server")
