@@ -28,10 +28,10 @@ from .auth import (
     current_user,
     refusal_response,
 )
-from .bodies import read_json_body, read_json_object
+from .bodies import read_json_body, read_json_fields, read_json_object
 from .clock import iso
 from .database import unavailable_on_error
-from .errors import AuthError, BadCredentials, BadRequest, Unauthorized
+from .errors import AuthError, BadCredentials, Unauthorized
 from .models import User
 from .records import TokenPair
 from .state import get_state
@@ -198,10 +198,7 @@ def create_token() -> Response:
     this once. Needs a login session whose password was checked within the
     last 5 minutes (``fresh_login_required``); a token cannot create tokens."""
     identity = account_caller()
-    body = read_json_body()
-    unknown = {key: "unknown field" for key in body if key not in TOKEN_FIELDS}
-    if unknown:
-        raise BadRequest(unknown)
+    body = read_json_fields(TOKEN_FIELDS)
     created = personal_tokens.create(
         identity.user_id, body.get("name"), body.get("scopes"), body.get("expires_in_days")
     )
@@ -237,15 +234,6 @@ def jwks() -> tuple[dict[str, Any], int, dict[str, str]]:
 # -- passkeys (WebAuthn) ----------------------------------------------------------
 
 
-def _passkey_body(fields: tuple[str, ...]) -> dict[str, Any]:
-    """A JSON object of at most ``fields`` (the credential is an object of its own)."""
-    body = read_json_body()
-    unknown = {key: "unknown field" for key in body if key not in fields}
-    if unknown:
-        raise BadRequest(unknown)
-    return body
-
-
 def _passkey_data(passkey: passkey_store.Passkey) -> dict[str, Any]:
     return {
         "id": passkey.id,
@@ -269,7 +257,7 @@ def passkey_register_begin() -> Response:
 def passkey_register_finish() -> Response:
     """Body ``{"credential", "name"}``: the authenticator's answer; ``201`` with the passkey."""
     identity = account_caller()
-    body = _passkey_body(("credential", "name"))
+    body = read_json_fields(("credential", "name"))
     with unavailable_on_error():
         passkey = passkey_store.register(_user_of(identity), body.get("credential"), body.get("name"))
     return {"message": "ok", "data": _passkey_data(passkey)}, 201
@@ -289,7 +277,7 @@ def passkey_login_begin() -> Response:
 def passkey_login_finish(role: RoleSpec = None) -> Response:
     """Body ``{"credential"}``: a signed assertion; the login answer (``amr``
     ``["hwk", "user"]``, ``acr`` ``"aal2"``). ``role`` as for ``login``."""
-    body = _passkey_body(("credential",))
+    body = read_json_fields(("credential",))
     roles = allowed_roles(role)
     with unavailable_on_error():
         user = passkey_store.verify_assertion(body.get("credential"))

@@ -39,10 +39,24 @@ def read_json_body(max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
     return body
 
 
+def read_json_fields(fields: tuple[str, ...]) -> dict[str, Any]:
+    """The request body as an object of at most ``fields`` (of any type, for
+    the caller to check); an unknown field is a 400."""
+    body = read_json_body()
+    unknown = unknown_fields(body, fields)
+    if unknown:
+        raise BadRequest(unknown)
+    return body
+
+
+def unknown_fields(body: dict[str, Any], fields: tuple[str, ...]) -> dict[str, str]:
+    return {key: "unknown field" for key in body if key not in fields}
+
+
 def read_json_object(fields: tuple[str, ...]) -> dict[str, str]:
     """The request body as an object of exactly ``fields``, all strings; else 400."""
     body = read_json_body()
-    errors = {key: "unknown field" for key in body if key not in fields}
+    errors = unknown_fields(body, fields)
     for name in fields:
         value = body.get(name)
         if value is None:
