@@ -37,6 +37,7 @@ from .database import unavailable_on_error
 from .errors import BadRequest, NotFound, Unauthorized
 from .models import User
 from .state import get_state
+from .store import TOKEN_ID_LENGTH, public_id
 
 PREFIX = "fasm_pat_"
 ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -46,9 +47,6 @@ DIGITS = 43
 LENGTH = len(PREFIX) + DIGITS
 #: Every token's number is below this (32 bytes).
 LIMIT: int = 1 << (8 * SECRET_BYTES)
-#: Hex digits of the digest that make a token's public id (64 bits).
-PUBLIC_ID_LENGTH = 16
-KIND = "pat"
 
 SCOPE_PATTERN = re.compile(r"[a-z][a-z0-9_.-]*(?::[a-z0-9_.-]+)*")
 SCOPE_MAX_LENGTH = 64
@@ -96,13 +94,9 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
-def public_id(token_digest: str) -> str:
-    """The id users see: the first 16 hex digits of the digest."""
-    return token_digest[:PUBLIC_ID_LENGTH]
-
-
 def is_public_id(value: Any) -> bool:
-    return isinstance(value, str) and re.fullmatch(f"[0-9a-f]{{{PUBLIC_ID_LENGTH}}}", value) is not None
+    """Whether ``value`` has the shape of a token's public id (16 hex digits)."""
+    return isinstance(value, str) and re.fullmatch(f"[0-9a-f]{{{TOKEN_ID_LENGTH}}}", value) is not None
 
 
 def valid_scope(name: Any) -> bool:

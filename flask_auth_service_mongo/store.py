@@ -42,6 +42,8 @@ SESSION, TOKEN = "session", "pat"
 #: a logout everywhere, the session cap and the idle timeout leave them).
 TOKEN_ENDING_REASONS = frozenset({"deactivated", "deleted", "password_reset", "cleared", "token_revoked"})
 LOGINS_ONLY = {"kind": {"$ne": TOKEN}}
+#: A token's ``_id`` is its SHA-256 hex digest; users see its first 16 digits.
+DIGEST_LENGTH, TOKEN_ID_LENGTH = 64, 16
 #: What the session check reads of a session and of its user.
 CHECK_PROJECTION = {
     "user": 1,
@@ -305,7 +307,8 @@ class SessionStore:
 
         ``reason`` says why: ``logout`` (the caller's own, announced as
         ``user_logged_out`` by the flow) or a reason of ``sessions_ended``.
-        Access tokens end only for ``TOKEN_ENDING_REASONS``. The user's 0.1.8
+        Access tokens end only for ``TOKEN_ENDING_REASONS``; ``sessions_ended``
+        names them by their public id (``public_id``), never their digest. The user's 0.1.8
         tokens go too, so that a rollback cannot revive them.
         """
         if session_ids is not None and not session_ids:
@@ -328,7 +331,8 @@ class SessionStore:
             self._evicting(lambda cache: cache.sessions.evict_group(user_id))
         self.legacy.delete_many({"user": DBRef(USERS, user_id)})
         if ended and reason != "logout":
-            signals.send(signals.sessions_ended, user_id=user_id, session_ids=ended, reason=reason)
+            shown = [public_id(ended_id) for ended_id in ended]
+            signals.send(signals.sessions_ended, user_id=user_id, session_ids=shown, reason=reason)
         return ended
 
     def expired_users(self, now: datetime, forced: bool) -> list[ObjectId]:
@@ -342,6 +346,16 @@ class SessionStore:
             return self.sessions.delete_many({"expires_at": {"$lte": now}}).deleted_count
         finally:
             self._evicting(lambda cache: cache.sessions.evict_where(lambda _, record: record.expires_at <= now))
+
+
+def public_id(session_id: str) -> str:
+    """How a session or token is named to users and receivers: a session by
+    its id, a personal access token (its ``_id`` a 64-hex-digit SHA-256
+    digest, never the length of a session id) by the first
+    ``TOKEN_ID_LENGTH`` digits, so the digest appears in no event."""
+    if len(session_id) == DIGEST_LENGTH and all(c in "0123456789abcdef" for c in session_id):
+        return session_id[:TOKEN_ID_LENGTH]
+    return session_id
 
 
 def _role_id(user: RawDocument) -> Optional[ObjectId]:

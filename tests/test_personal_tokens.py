@@ -348,7 +348,7 @@ def test_revoking_sends_sessions_ended_with_reason_token_revoked(app, client, se
     with signals.sessions_ended.connected_to(lambda sender, **kw: seen.append(kw), sender=app):
         seen: list = []
         client.delete(f"/admin/tokens/{token_id}", headers=bearer(session_token))
-    assert [event["reason"] for event in seen] == ["token_revoked"]
+    assert [(event["reason"], event["session_ids"]) for event in seen] == [("token_revoked", [token_id])]
 
 
 # -- what ends tokens -------------------------------------------------------------
@@ -436,3 +436,19 @@ def test_token_new_errors_exit_non_zero_with_a_reason(app, alice, args, reason):
     assert reason in result.output
     assert "Traceback" not in result.output
     assert stored_tokens(app) == []
+
+
+def test_events_name_a_token_by_its_id_never_by_its_digest(app, client, session_token, pat):
+    token_id = client.get("/admin/tokens", headers=bearer(session_token)).json["data"][0]["id"]
+    client.delete(f"/admin/tokens/{token_id}", headers=bearer(session_token))
+    user = User.objects.get(username="alice")
+    user.active = False
+    user.save()
+    user.active = True
+    user.save()
+    session = client.post("/admin/login", json={"username": "alice", "password": PASSWORD}).json["data"]["token"]
+    events = client.get("/admin/events", headers=bearer(session))
+    assert events.status_code == 200
+    revoked = [e for e in events.json["data"] if e.get("reason") == "token_revoked"]
+    assert [e["session_id"] for e in revoked] == [token_id]
+    assert hashlib.sha256(pat.encode()).hexdigest() not in events.text and pat not in events.text
