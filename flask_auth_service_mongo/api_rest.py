@@ -23,7 +23,6 @@ from .auth import (
     account_caller,
     allowed_roles,
     answers_refusals,
-    authenticate,
     authenticate_session,
     current_user,
     refusal_response,
@@ -289,7 +288,7 @@ def passkey_login_finish(role: RoleSpec = None) -> Response:
 @answers_refusals
 def passkeys() -> Response:
     """The caller's passkeys, newest first."""
-    identity = authenticate()
+    identity = authenticate_session()
     with unavailable_on_error():
         found = passkey_store.list_passkeys(identity.user_id)
     return {"message": "ok", "data": [_passkey_data(p) for p in found]}, 200

@@ -45,6 +45,16 @@ def app(make_app):
     def scoped_reauthenticate():
         return api_rest.reauthenticate()
 
+    @app.get("/scoped/passkeys")
+    @auth.required(scope="read:users")
+    def scoped_passkeys():
+        return api_rest.passkeys()
+
+    @app.post("/scoped/tokens")
+    @auth.required(scope="read:users")
+    def scoped_create_token():
+        return api_rest.create_token()
+
     return app
 
 
@@ -231,6 +241,9 @@ def test_a_scope_taken_from_the_role_is_taken_from_its_tokens(client, pat):
 
 def test_the_account_endpoints_refuse_a_token(app, client, pat):
     assert client.post("/scoped/reauthenticate", json={"password": PASSWORD}, headers=bearer(pat)).status_code == 403
+    assert client.get("/scoped/passkeys", headers=bearer(pat)).status_code == 403
+    body = {"name": "ci", "scopes": ["read:users"], "expires_in_days": 1}
+    assert client.post("/scoped/tokens", json=body, headers=bearer(pat)).status_code == 403
     for method, path in [("get", "/admin/tokens"), ("get", "/admin/sessions"), ("post", "/admin/logout-all")]:
         assert getattr(client, method)(path, headers=bearer(pat)).status_code == 403
     answer = graphql(client, UPDATE, pat, NEW_PASSWORD)
