@@ -25,7 +25,8 @@ AUTHORIZATIONS = {
         "type": "apiKey",
         "in": "header",
         "name": "Authorization",
-        "description": "Bearer followed by the access token of the login answer: Bearer eyJ...",
+        "description": "Bearer followed by the access token of the login answer: Bearer eyJ...; or a personal "
+        "access token, Bearer fasm_pat_..., on the operations that name a scope it holds",
     }
 }
 UNAUTHORIZED = (
@@ -34,18 +35,29 @@ UNAUTHORIZED = (
 )
 STALE = ", or fresh_login_required (log in again or reauthenticate)"
 FORBIDDEN = "The user's role may not call this operation: forbidden"
+SCOPE = "The personal access token (or the session's role) holds none of the scopes: insufficient_scope; scopes: "
 UNAVAILABLE = "The database cannot be reached: service_unavailable"
 
 
-def guarded_doc(roles: Optional[frozenset[str]], fresh: bool = False) -> dict[str, Any]:
+def guarded_doc(
+    roles: Optional[frozenset[str]], fresh: bool = False, scopes: Optional[frozenset[str]] = None
+) -> dict[str, Any]:
     """The ``__apidoc__`` of an operation guarded by ``auth.required``."""
     responses = {"401": UNAUTHORIZED + (STALE if fresh else ""), "503": UNAVAILABLE}
-    if roles is not None:
-        responses["403"] = FORBIDDEN
+    refusals = [FORBIDDEN] if roles is not None else []
+    if scopes is not None:
+        refusals.append(SCOPE + ", ".join(sorted(scopes)))
+    if refusals:
+        responses["403"] = "; ".join(refusals)
     return {"security": [{SCHEME: []}], "responses": responses}
 
 
-def mark_guarded(wrapper: Callable[..., Any], roles: Optional[frozenset[str]], fresh: bool = False) -> None:
+def mark_guarded(
+    wrapper: Callable[..., Any],
+    roles: Optional[frozenset[str]],
+    fresh: bool = False,
+    scopes: Optional[frozenset[str]] = None,
+) -> None:
     """Document ``wrapper`` as guarded; what the view documents itself wins.
 
     Like restx, a "200 Success" is shown unless the view documents a success
@@ -56,7 +68,7 @@ def mark_guarded(wrapper: Callable[..., Any], roles: Optional[frozenset[str]], f
     own = getattr(wrapper, "__apidoc__", {})
     if own is False:  # hidden by @api.hide or @api.doc(False)
         return
-    doc = merge(guarded_doc(roles, fresh), own)
+    doc = merge(guarded_doc(roles, fresh, scopes), own)
     if "model" not in doc and not any(str(code).startswith("2") for code in doc["responses"]):
         doc["responses"]["200"] = "Success"  # what restx shows when nothing is documented
     wrapper.__apidoc__ = doc  # type: ignore[attr-defined]

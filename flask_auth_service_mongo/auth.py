@@ -282,8 +282,8 @@ def required(
     refuses tokens (``403 insufficient_scope``). On a flask-restx method it also documents the Bearer security and the
     401/403 answers in Swagger.
     """
-    roles, window = allowed_roles(role), freshness(fresh)
-    policies = route_policies(roles, require_password_change, window, allowed_scopes(scope))
+    roles, window, scopes = allowed_roles(role), freshness(fresh), allowed_scopes(scope)
+    policies = route_policies(roles, require_password_change, window, scopes)
 
     def decorator(view: ViewFunc) -> ViewFunc:
         asynchronous = inspect.iscoroutinefunction(view)
@@ -298,7 +298,7 @@ def required(
                 return current_app.ensure_sync(view)(*args, **kwargs)
             return view(*args, **kwargs)
 
-        mark_guarded(wrapper, roles, fresh=window is not None)
+        mark_guarded(wrapper, roles, fresh=window is not None, scopes=scopes)
         return wrapper
 
     return decorator

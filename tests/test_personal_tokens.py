@@ -465,3 +465,16 @@ def test_events_name_a_token_by_its_id_never_by_its_digest(app, client, session_
     revoked = [e for e in events.json["data"] if e.get("reason") == "token_revoked"]
     assert [e["session_id"] for e in revoked] == [token_id]
     assert hashlib.sha256(pat.encode()).hexdigest() not in events.text and pat not in events.text
+
+
+def test_swagger_documents_the_scope_of_an_operation(client):
+    document = client.get("/admin/swagger.json").json
+    refusal = document["paths"]["/users"]["get"]["responses"]["403"]["description"]
+    assert "insufficient_scope" in refusal and "read:users" in refusal and "forbidden" in refusal
+    assert "fasm_pat_" in document["securityDefinitions"]["Bearer"]["description"]
+
+
+@pytest.mark.parametrize("scope", ["", [], "Read Users", ["read:users", 3]])
+def test_a_route_naming_an_invalid_scope_fails_when_it_is_declared(scope):
+    with pytest.raises(ValueError, match="scope"):
+        auth.required(scope=scope)
