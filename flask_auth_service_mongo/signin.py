@@ -63,7 +63,8 @@ def take_attempt(username: str, client: Client) -> None:
 def open_session(user: User, client: Client, amr: tuple[str, ...] = PASSWORD_ONLY, acr: str = "aal1") -> TokenPair:
     """Open a session for ``user``, whose credentials were verified with ``amr``
     (RFC 8176) to assurance ``acr``; runs the app's policies, resets the login
-    counters and sends ``user_logged_in``."""
+    counters when a password was checked (a passkey alone took no slot, so it
+    gives none back) and sends ``user_logged_in``."""
     state = get_state()
     now = utcnow()
     expires_at = now + timedelta(minutes=state.settings.refresh_token_expire_minutes)
@@ -83,7 +84,8 @@ def open_session(user: User, client: Client, amr: tuple[str, ...] = PASSWORD_ONL
             acr=acr,
             session_id=session_id,
         )
-        throttle.reset(user.username, client.ip or "")
+        if "pwd" in amr:  # a password counted by the throttle (maybe in an earlier request: a second factor)
+            throttle.reset(user.username, client.ip or "")
         for policy in state.policies:
             policy.opened(user.pk, now)
     pair = issue_pair(user.pk, session_id, expires_at, refresh.token, role_name, bool(user.change_password), now)

@@ -223,3 +223,17 @@ def test_two_uses_of_one_assertion_at_once_open_one_session(app, token):
     for thread in threads:
         thread.join()
     assert sorted(answers) == [200, 400, 400, 400]
+
+
+def test_a_passkey_sign_in_gives_back_no_login_slots(app, client, token):
+    authenticator = SoftAuthenticator()
+    assert register(client, token, authenticator).status_code == 201
+    for ip in ("198.51.100.1", "198.51.100.2"):
+        wrong = {"username": "alice", "password": "wrong password"}
+        assert client.post("/admin/login", json=wrong, environ_base={"REMOTE_ADDR": ip}).status_code == 400
+    with app.app_context():
+        counters = get_state().database["login_attempt"]
+        before = sorted((c["_id"], c["count"]) for c in counters.find())
+        assert finish(client, authenticator.get(sign_in_options(client)))[0] == 200
+        # The account-wide failures stay counted: the owner's passkey took no slot.
+        assert sorted((c["_id"], c["count"]) for c in counters.find()) == before
