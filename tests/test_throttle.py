@@ -31,19 +31,25 @@ def app(make_app):
     return make_app(AUTH_LOGIN_MAX_ATTEMPTS=3, AUTH_LOGIN_ACCOUNT_MAX_ATTEMPTS=6, AUTH_LOGIN_LOCKOUT_SECONDS=600)
 
 
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
 def test_after_max_failures_even_the_right_password_answers_429(client, make_user):
     make_user()
-    fail(client, 3)
-    response = attempt(client)
+    with freeze_time(now()):  # Retry-After counts down in seconds
+        fail(client, 3)
+        response = attempt(client)
     assert (response.status_code, response.json) == (429, LOCKED)
     assert response.headers["Retry-After"] == "600"
 
 
 def test_an_unknown_username_is_locked_out_exactly_like_a_known_one(client, make_user):
     make_user()
-    fail(client, 3, "alice")
-    fail(client, 3, "nobody")
-    known, unknown = attempt(client, "alice"), attempt(client, "nobody")
+    with freeze_time(now()):  # Retry-After counts down in seconds
+        fail(client, 3, "alice")
+        fail(client, 3, "nobody")
+        known, unknown = attempt(client, "alice"), attempt(client, "nobody")
     assert (known.status_code, known.json) == (unknown.status_code, unknown.json) == (429, LOCKED)
     assert dict(known.headers) == dict(unknown.headers)
 
