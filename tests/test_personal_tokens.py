@@ -478,3 +478,19 @@ def test_swagger_documents_the_scope_of_an_operation(client):
 def test_a_route_naming_an_invalid_scope_fails_when_it_is_declared(scope):
     with pytest.raises(ValueError, match="scope"):
         auth.required(scope=scope)
+
+
+def test_an_admin_reset_through_graphql_ends_a_service_accounts_tokens(app, client, session_token, make_user):
+    from test_graphql_accounts import RESET
+
+    Role(name="service", permissions={"scopes": ["read:users"]}).save()
+    bot = make_user(username="ci-bot", role="service")
+    result = app.test_cli_runner().invoke(
+        args=["auth_mongo", "token-new", "-u", "ci-bot", "-n", "n", "-s", "read:users"]
+    )
+    (token,) = TOKEN_PATTERN.findall(result.output)
+    assert client.get("/scoped/read", headers=bearer(token)).status_code == 200
+    answer = graphql(client, RESET, session_token, {"id": str(bot.pk)})
+    assert answer.json["data"]["reset_password"]["password"]
+    assert client.get("/scoped/read", headers=bearer(token)).status_code == 401
+    assert stored_tokens(app) == []
