@@ -160,6 +160,35 @@ class ApiPasskeyLoginFinish(Resource):
         return api_rest.passkey_login_finish(role="admin")
 
 
+@api.route("/forgot-password")
+class ApiForgotPassword(Resource):
+    @docs.forgot_password
+    def post(self):
+        return api_rest.forgot_password()
+
+
+@api.route("/reset-password")
+class ApiResetPassword(Resource):
+    @docs.reset_password
+    def post(self):
+        return api_rest.reset_password()
+
+
+@api.route("/email")
+class ApiEmail(Resource):
+    @docs.change_email
+    @auth.required(role="admin")
+    def post(self):
+        return api_rest.change_email()
+
+
+@api.route("/confirm-email")
+class ApiConfirmEmail(Resource):
+    @docs.confirm_email
+    def post(self):
+        return api_rest.confirm_email()
+
+
 @api.route("/me")
 class ApiMe(Resource):
     @auth.required(role="admin")
@@ -215,6 +244,15 @@ def create_app(config: Optional[dict] = None) -> Flask:
     app.config["AUTH_TOKEN_LOCATION"] = "headers,cookies"
     if app.debug:
         app.config["AUTH_COOKIE_SECURE"] = False
+    # Recovery by e-mail: the links open this page; mail goes to a local SMTP
+    # server (python -m aiosmtpd -n -l localhost:8025 prints what it gets).
+    app.config.update(
+        AUTH_RESET_URL="http://localhost:5000/#reset={token}",
+        AUTH_EMAIL_CONFIRM_URL="http://localhost:5000/#confirm-email={token}",
+        MAIL_SERVER="localhost",
+        MAIL_PORT=8025,
+        MAIL_DEFAULT_SENDER="Admin console <no-reply@localhost>",
+    )
     if config is None:
         # Passkeys for the page at http://localhost:5000 (make run); elsewhere
         # set FLASK_AUTH_WEBAUTHN_RP_ID and FLASK_AUTH_WEBAUTHN_ORIGINS.

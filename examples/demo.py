@@ -19,9 +19,12 @@ from pathlib import Path
 
 from flask import Flask
 
+from flask_auth_service_mongo import emails
 from flask_auth_service_mongo.models import Role, User
 from flask_auth_service_mongo.passwords import hash_password
 
+#: The demo admin's address: reset links for it reach a local SMTP server.
+DEMO_ADMIN_EMAIL = "admin@localhost"
 SHARED_DATABASE = (
     "point every process at one MongoDB instead, e.g. "
     "MONGODB_URI=mongodb://localhost:27017/demo "
@@ -34,8 +37,12 @@ def seed_admin(app: Flask) -> None:
     password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
     role = Role.objects(name="admin").first() or Role(name="admin", permissions={}).save()
     if not User.objects(username="admin").first():
-        User(username="admin", password=hash_password(password, app.config["AUTH_BCRYPT_ROUNDS"]), role=role).save()
-        print(f" * demo admin: username 'admin', password {password!r} (in-memory database)", flush=True)
+        admin = User(username="admin", password=hash_password(password, app.config["AUTH_BCRYPT_ROUNDS"]), role=role)
+        emails.set_address(admin.save().pk, DEMO_ADMIN_EMAIL)  # for "Forgot password?"
+        print(
+            f" * demo admin: username 'admin', password {password!r}, e-mail {DEMO_ADMIN_EMAIL} (in-memory database)",
+            flush=True,
+        )
 
 
 def registry() -> Path:

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 from bson import ObjectId
 from mongoengine.errors import NotUniqueError
 
-from . import events, signals, throttle
+from . import emails, events, signals, throttle
 from .clock import utcnow
 from .database import RawDocument, unavailable_on_error
 from .errors import Forbidden, NotFound, PolicyError, Unauthorized
@@ -123,15 +123,23 @@ def _find_user(user_id: ObjectId) -> User:
 
 
 def create_user(
-    actor: Optional[Actor], username: str, password: str, role_name: str, change_password: bool = False
+    actor: Optional[Actor],
+    username: str,
+    password: str,
+    role_name: str,
+    change_password: bool = False,
+    email: Optional[str] = None,
 ) -> User:
-    """A new account, after the username and password policies."""
+    """A new account, after the username, password and address policies."""
     _authorize_admin(actor)
     _authorize_rank(actor, None, role_name)
     settings = get_state().settings
     username = normalize_username(username, settings.username_min_length)
     validate_new_password(password, settings.password_min_length)
+    address = emails.normalize_email(email) if email is not None else None
     with unavailable_on_error():
+        if address is not None and emails.user_with_address(address) is not None:
+            raise PolicyError("email_taken", "another account has this e-mail address")
         user = User(
             username=username,
             password=hash_password(password, settings.bcrypt_rounds),
@@ -139,9 +147,16 @@ def create_user(
             change_password=change_password,
         )
         try:
-            return user.save()
+            user.save()
         except NotUniqueError:
             raise PolicyError("username_taken", f"user {username!r} already exists") from None
+        if address is not None:
+            try:
+                emails.set_address(user.pk, address)
+            except PolicyError:
+                user.delete()  # taken meanwhile: no half-made account
+                raise
+        return user
 
 
 def update_user(
@@ -150,12 +165,18 @@ def update_user(
     role: Optional[str] = None,
     active: Optional[bool] = None,
     change_password: Optional[bool] = None,
+    email: Optional[str] = None,
 ) -> User:
-    """Change an account's role, state or flag; deactivation ends its sessions."""
+    """Change an account's role, state, flag or address (``""`` removes it;
+    reset links mailed to the old one stop working); deactivation ends its sessions."""
     _authorize_admin(actor)
+    address = emails.normalize_email(email) if email else None
     with unavailable_on_error():
         user = _find_user(user_id)
         _authorize_rank(actor, user, role)
+        if email is not None:
+            emails.set_address(user.pk, address)
+            emails.void_all(user.pk, emails.RESET)
         if role is not None:
             user.role = find_role(role)
         if change_password is not None:

@@ -6,13 +6,14 @@ the response of the app's handler for the ``AuthError``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Any, Callable, Union
+from typing import Any, Callable, Iterator, Union
 
 from flask import Response as FlaskResponse
 from flask import request
 
-from . import accounts, events, personal_tokens, signin, transport
+from . import accounts, events, personal_tokens, recovery, signin, transport
 from . import passkeys as passkey_store
 from .apidoc import AUTHORIZATIONS as AUTHORIZATIONS  # Swagger for flask-restx users
 from .apidoc import Docs as Docs
@@ -30,7 +31,7 @@ from .auth import (
 from .bodies import read_json_body, read_json_fields, read_json_object
 from .clock import iso
 from .database import unavailable_on_error
-from .errors import AuthError, BadCredentials, Unauthorized
+from .errors import AuthError, BadCredentials, BadRequest, PolicyError, Refused, Unauthorized
 from .models import User
 from .records import TokenPair
 from .state import get_state
@@ -219,6 +220,73 @@ def revoke_token(token_id: str) -> Response:
     return {"message": "ok"}, 200
 
 
+@contextlib.contextmanager
+def _policy_refusals() -> Iterator[None]:
+    """A broken rule (``PolicyError``) answers ``400 {"message": its code}``."""
+    try:
+        yield
+    except PolicyError as error:
+        raise Refused(error.code) from None
+
+
+@answers_refusals
+def forgot_password() -> Response:
+    """Body ``{"email"}`` or ``{"username"}``: mail a reset link to the account
+    if it exists and has an address. Always ``202 {"message":"ok"}`` (the mail
+    leaves from a worker thread), ``429`` when throttled, ``404`` when
+    recovery is off (no ``AUTH_RESET_URL``)."""
+    body = read_json_object((), optional=("email", "username"))
+    if len([value for value in body.values() if value is not None]) != 1:
+        raise BadRequest({"body": "send either email or username"})
+    with _policy_refusals():
+        recovery.request_reset(body.get("email"), body.get("username"), transport.request_client())
+    return {"message": "ok"}, 202
+
+
+@not_cached
+@answers_refusals
+def reset_password() -> Response:
+    """Body ``{"token","new_password","password_confirmed"}`` (+ ``"code"`` for a
+    user with a second factor): spend the mailed token, set the password and
+    end every session of the user. ``400 invalid_token`` for a spent, expired
+    or unknown token; the password policy's codes (``password_too_short``...)."""
+    body = read_json_object(("token", "new_password", "password_confirmed"), optional=("code",))
+    with _policy_refusals():
+        recovery.reset_password(
+            body["token"],
+            body["new_password"],
+            body["password_confirmed"],
+            body.get("code"),
+            transport.request_client(),
+        )
+    return {"message": "ok"}, 200
+
+
+@answers_refusals
+def change_email() -> Response:
+    """Body ``{"email"}``, for a login session whose password was checked within
+    the last 5 minutes (``fresh_login_required``; a personal access token is
+    refused). Mails a confirmation link to the new address and a notice to the
+    current one: ``202 {"message":"ok"}``; the address changes when the link is
+    opened (``confirm_email``). ``404`` without ``AUTH_EMAIL_CONFIRM_URL``."""
+    identity = account_caller()
+    body = read_json_object(("email",))
+    with _policy_refusals():
+        recovery.request_email_change(identity.user_id, body["email"])
+    return {"message": "ok"}, 202
+
+
+@answers_refusals
+def confirm_email() -> Response:
+    """Body ``{"token"}`` from the confirmation link: the account takes the new
+    address, ``200 {"message":"ok","data":{"email"}}``; ``400 invalid_token``,
+    ``400 email_taken``."""
+    body = read_json_object(("token",))
+    with _policy_refusals():
+        email = recovery.confirm_email(body["token"])
+    return {"message": "ok", "data": {"email": email}}, 200
+
+
 #: How long other services may cache the key set, in seconds.
 JWKS_MAX_AGE = 300
 
@@ -313,9 +381,12 @@ def _user_of(identity: Identity) -> User:
 __all__ = [
     "AUTHORIZATIONS",
     "Docs",
+    "change_email",
+    "confirm_email",
     "create_token",
     "delete_passkey",
     "document",
+    "forgot_password",
     "jwks",
     "login",
     "logout",
@@ -327,6 +398,7 @@ __all__ = [
     "passkeys",
     "reauthenticate",
     "refresh",
+    "reset_password",
     "revoke_session",
     "security_events",
     "revoke_token",

@@ -8,6 +8,7 @@ view, ``Api.model``, ``Api.doc``), so it merges with the app's own docs.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Optional, Union
 
 from flask_restx import Api, Namespace, fields
@@ -110,6 +111,21 @@ class Docs:
             "AuthRefresh", {"refresh_token": fields.String(required=True, description="From the last answer")}
         )
         kinds = {str: fields.String, int: fields.Integer, bool: fields.Boolean}
+        text = functools.partial(fields.String, max_length=MAX_FIELD_LENGTH)
+        self.forgot_body = api.model(
+            "AuthForgotPassword", {"email": text(description="Either this"), "username": text(description="or this")}
+        )
+        self.reset_body = api.model(
+            "AuthResetPassword",
+            {
+                "token": text(required=True, description="From the mailed link"),
+                "new_password": text(required=True),
+                "password_confirmed": text(required=True),
+                "code": text(description="The second factor's code, for a user who has one"),
+            },
+        )
+        self.email_body = api.model("AuthChangeEmail", {"email": text(required=True)})
+        self.confirm_body = api.model("AuthConfirmEmail", {"token": text(required=True)})
         data = api.model(
             "AuthTokenPairData",
             {name: kinds[kind](description=text) for name, kind, text in (*TOKEN_ANSWER_FIELDS, CSRF_FIELD)},
@@ -169,6 +185,53 @@ class Docs:
         }
         responses = {"200": "The caller's events, newest first", "400": ("bad_request (paging)", self.error)}
         return self.api.doc(params=params, responses=responses)(view)  # type: ignore[no-any-return]  # untyped restx
+
+    def forgot_password(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Document a reset link request (``api_rest.forgot_password``)."""
+        return self._operation(
+            view,
+            self.forgot_body,
+            {
+                "202": "Whether or not the account exists: a link is mailed if it does",
+                "400": ("bad_request (the body) or email_invalid", self.error),
+                "404": ("not_found: recovery is off (no AUTH_RESET_URL)", self.error),
+                "429": ("too_many_attempts: retry after Retry-After seconds", self.error),
+            },
+        )
+
+    def reset_password(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Document a reset (``api_rest.reset_password``)."""
+        return self._operation(
+            view,
+            self.reset_body,
+            {
+                "200": "Password set, every session of the user ended",
+                "400": ("invalid_token, bad_request or a password policy code", self.error),
+                "404": ("not_found: recovery is off (no AUTH_RESET_URL)", self.error),
+            },
+        )
+
+    def change_email(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Document an address change request (``api_rest.change_email``, guarded, fresh)."""
+        return self._operation(
+            view,
+            self.email_body,
+            {
+                "202": "A confirmation link goes to the new address, a notice to the current one",
+                "400": ("bad_request, email_invalid or same_email", self.error),
+            },
+        )
+
+    def confirm_email(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Document an address confirmation (``api_rest.confirm_email``)."""
+        return self._operation(
+            view,
+            self.confirm_body,
+            {
+                "200": "The account has the new address",
+                "400": ("invalid_token, bad_request or email_taken", self.error),
+            },
+        )
 
 
 def document(api: Union[Api, Namespace]) -> Docs:

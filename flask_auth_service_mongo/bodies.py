@@ -53,11 +53,12 @@ def unknown_fields(body: dict[str, Any], fields: tuple[str, ...]) -> dict[str, s
     return {key: "unknown field" for key in body if key not in fields}
 
 
-def read_json_object(fields: tuple[str, ...]) -> dict[str, str]:
-    """The request body as an object of exactly ``fields``, all strings; else 400."""
+def read_json_object(fields: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, str]:
+    """The request body as an object of exactly ``fields`` (and any of
+    ``optional``), all strings; else 400."""
     body = read_json_body()
-    errors = unknown_fields(body, fields)
-    for name in fields:
+    errors = unknown_fields(body, (*fields, *optional))
+    for name in (*fields, *(key for key in optional if body.get(key) is not None)):
         value = body.get(name)
         if value is None:
             errors[name] = "required"

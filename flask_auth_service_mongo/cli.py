@@ -14,6 +14,7 @@ from mongoengine.errors import NotUniqueError
 from . import accounts, compat, events, personal_tokens, signin
 from .clock import iso
 from .database import MOCK_SCHEME, database_failure, unavailable_on_error
+from .emails import normalize_email
 from .errors import AuthError, PolicyError, ServiceUnavailable
 from .models import Role, User, normalize_username
 from .state import get_state
@@ -79,13 +80,16 @@ def role_new(name: str, permissions: str | None) -> None:
 @click.option("-r", "--role", "role_name", required=True, help="Name of an existing role.")
 @click.option("-u", "--username", required=True, help="Login name (stored lower-case).")
 @click.option("--password", default=None, help="Prompted for (hidden, twice) when omitted.")
-def user_new(role_name: str, username: str, password: str | None) -> None:
+@click.option("--email", default=None, help="E-mail address, for password reset links (stored lower-case).")
+def user_new(role_name: str, username: str, password: str | None, email: str | None) -> None:
     """Create a user with a role."""
     with _command_errors():
         username = normalize_username(username, get_state().settings.username_min_length)
+        if email is not None:
+            normalize_email(email)  # before the prompt
         if password is None:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        accounts.create_user(None, username, password, role_name)
+        accounts.create_user(None, username, password, role_name, email=email)
     click.echo(f"user {username!r} created with role {role_name!r}")
 
 

@@ -143,6 +143,25 @@ def parse_cookie_path(key: str, value: Any) -> str:
     return value
 
 
+def parse_callable(key: str, value: Any) -> Optional[Callable[..., Any]]:
+    if value is None or callable(value):
+        sender: Optional[Callable[..., Any]] = value
+        return sender
+    raise ConfigError(f"{key} must be a callable (to, subject, text, html), got {value!r}")
+
+
+def parse_link_url(key: str, value: Any) -> Optional[str]:
+    """An absolute http(s) URL with ``{token}`` in it once; empty: none."""
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or value.count("{token}") != 1:
+        raise ConfigError(f"{key} must be an absolute http(s) URL with {{token}} in it once, got {value!r}")
+    if any(c.isspace() for c in value):
+        raise ConfigError(f"{key} must not contain spaces or line breaks")
+    return str(value)
+
+
 DEFAULT_DATABASE = "flask_auth"
 
 
@@ -379,6 +398,34 @@ DECLARED: tuple[Key, ...] = (
         int_parser(1, 3660),
         "longest lifetime of a personal access token, in days (``expires_in_days``)",
     ),
+    Key(
+        "AUTH_MAIL_SENDER",
+        None,
+        parse_callable,
+        "how mails leave: a callable ``(to, subject, text, html)``; none: SMTP through Flask-Mailman from the "
+        "``MAIL_*`` keys (see Recovery)",
+        shown="SMTP from ``MAIL_SERVER``, ``MAIL_PORT``... (Flask-Mailman)",
+    ),
+    Key(
+        "AUTH_RESET_URL",
+        None,
+        parse_link_url,
+        "the page a password reset link opens, with ``{token}`` in it; none turns recovery off",
+        shown="none (recovery off)",
+    ),
+    Key(
+        "AUTH_EMAIL_CONFIRM_URL",
+        None,
+        parse_link_url,
+        "the page an address confirmation link opens, with ``{token}`` in it; none turns ``change_email`` off",
+        shown="none (address changes off)",
+    ),
+    Key(
+        "AUTH_RESET_TOKEN_MINUTES",
+        30,
+        int_parser(1, 10080),
+        "lifetime of a mailed link (password reset, address confirmation), in minutes",
+    ),
 )
 #: key -> (default, parser), for the keys parsed here.
 KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {k.name: (k.default, k.parse) for k in DECLARED if k.parse}
@@ -440,6 +487,10 @@ class Settings:
     webauthn_rp_id: Optional[str]
     webauthn_rp_name: str
     webauthn_origins: tuple[str, ...]
+    mail_sender: Optional[Callable[..., Any]] = field(repr=False)
+    reset_url: Optional[str]
+    email_confirm_url: Optional[str]
+    reset_token_minutes: int
     keys: keys.KeyRing = field(repr=False)
 
 

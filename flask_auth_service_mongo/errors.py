@@ -155,6 +155,24 @@ class CSRFFailed(AuthError):
     status, message = 403, "csrf_failed"
 
 
+class InvalidLinkToken(AuthError):
+    """The token of a mailed link that is spent, expired, unknown, or meant
+    for another purpose (they all look the same)."""
+
+    status, message = 400, "invalid_token"
+
+
+class Refused(AuthError):
+    """A request that breaks a rule (a ``PolicyError``): its code is the message,
+    e.g. ``400 {"message":"password_too_short"}``."""
+
+    status = 400
+
+    def __init__(self, code: str):
+        self.message = code
+        super().__init__()
+
+
 def http_error_code(error: HTTPException) -> str:
     """The ``message`` code of a werkzeug error: its name in snake case
     (``not_found``, ``method_not_allowed``, ``request_entity_too_large``)."""

@@ -8,7 +8,21 @@ import time
 from flask import Flask
 from pymongo.errors import PyMongoError
 
-from . import audit, cli, config, database, events, mirror, models, passkeys, policies, propagation, throttle
+from . import (
+    audit,
+    cli,
+    config,
+    database,
+    emails,
+    events,
+    mail,
+    mirror,
+    models,
+    passkeys,
+    policies,
+    propagation,
+    throttle,
+)
 from .errors import AuthError, render
 from .state import EXTENSION_KEY, State, get_state
 from .store import SessionStore
@@ -44,7 +58,8 @@ class AuthService:
             timeout_ms=settings.mongodb_timeout_ms,
         )
         session_policies = policies.app_policies(store, settings.session_idle_minutes, settings.max_sessions_per_user)
-        app.extensions[EXTENSION_KEY] = State(settings, tokens, db, store, session_policies)
+        mailer = mail.Mailer(app, settings.mail_sender) if settings.reset_url or settings.email_confirm_url else None
+        app.extensions[EXTENSION_KEY] = State(settings, tokens, db, store, session_policies, mailer)
         propagation.connect()
         audit.connect()
         events.connect()
@@ -64,6 +79,7 @@ def _create_indexes() -> bool:
         throttle.ensure_index()
         events.ensure_indexes()
         passkeys.ensure_indexes()
+        emails.ensure_indexes()
     except PyMongoError as error:
         log.error("could not create the MongoDB indexes: %s", type(error).__name__)
         return False

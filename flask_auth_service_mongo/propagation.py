@@ -15,7 +15,7 @@ from typing import Any, Optional
 from flask import has_app_context
 from mongoengine import signals as model_signals
 
-from . import passkeys
+from . import emails, passkeys
 from .database import current_database
 from .models import User
 from .state import current_app_state
@@ -63,6 +63,7 @@ def _user_saved(sender: type, document: User, created: bool = False, **kwargs: A
 
 def _user_deleting(sender: type, document: User, **kwargs: Any) -> None:
     _end(document, "deleted")
+    emails.forget_user(document.pk)  # neither its address nor a mailed link outlives it
 
 
 def connect() -> None:

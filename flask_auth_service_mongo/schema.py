@@ -23,7 +23,7 @@ from graphql import GraphQLError, GraphQLResolveInfo, OperationType
 from graphql_relay import from_global_id
 from mongoengine.errors import DoesNotExist
 
-from . import accounts, auth, events, models, signin, transport
+from . import accounts, auth, emails, events, models, signin, transport
 from .clock import iso
 from .errors import Forbidden, NotFound
 from .records import CSRF_FIELD, TOKEN_ANSWER_FIELDS, Actor
@@ -32,6 +32,7 @@ log = logging.getLogger("flask_auth_service_mongo")
 _PASSWORD_CHECKED = "_flask_auth_service_mongo_password_checked"
 _CREATION_TIMES = "_flask_auth_service_mongo_creation_times"
 _EVENT_USERNAMES = "_flask_auth_service_mongo_event_usernames"
+_ADDRESSES = "_flask_auth_service_mongo_addresses"
 
 
 def _caller(roles: auth.RoleSpec = None, password_change_ok: bool = False) -> auth.Identity:
@@ -87,11 +88,17 @@ class User(graphene.ObjectType):
     active = graphene.Boolean()
     change_password = graphene.Boolean()
     created_at = DateTime()
+    email = graphene.String(description="the address password reset links go to")
 
     @staticmethod
     def resolve_created_at(user: models.User, info: GraphQLResolveInfo) -> Optional[datetime]:
         known = g.get(_CREATION_TIMES) or {}
         return known[user.pk] if user.pk in known else user.creation_time()
+
+    @staticmethod
+    def resolve_email(user: models.User, info: GraphQLResolveInfo) -> Optional[str]:
+        known = g.get(_ADDRESSES)
+        return known.get(user.pk) if known is not None and user.pk in known else emails.address_of(user.pk)
 
     @staticmethod
     def resolve_role(user: models.User, info: GraphQLResolveInfo) -> Optional[models.Role]:
@@ -173,6 +180,7 @@ class CreateUserInput(graphene.InputObjectType):
     password_confirmed = graphene.String(required=True)
     role = graphene.String(required=True)
     change_password = graphene.Boolean(default_value=False)
+    email = graphene.String()
 
 
 class CreateUser(graphene.Mutation):
@@ -188,7 +196,9 @@ class CreateUser(graphene.Mutation):
         actor = _actor()
         if input.password != input.password_confirmed:
             raise GraphQLError("passwords_do_not_match")
-        user = accounts.create_user(actor, input.username, input.password, input.role, bool(input.change_password))
+        user = accounts.create_user(
+            actor, input.username, input.password, input.role, bool(input.change_password), input.email
+        )
         return CreateUser(user=user)
 
 
@@ -197,6 +207,7 @@ class UpdateUserInput(graphene.InputObjectType):
     change_password = graphene.Boolean()
     active = graphene.Boolean()
     role = graphene.String()
+    email = graphene.String(description='the new address; "" removes it')
 
 
 class UpdateUser(graphene.Mutation):
@@ -209,7 +220,9 @@ class UpdateUser(graphene.Mutation):
 
     @staticmethod
     def mutate(root: Any, info: GraphQLResolveInfo, input: UpdateUserInput) -> UpdateUser:
-        user = accounts.update_user(_actor(), _user_id(input.id), input.role, input.active, input.change_password)
+        user = accounts.update_user(
+            _actor(), _user_id(input.id), input.role, input.active, input.change_password, input.email
+        )
         return UpdateUser(user=user)
 
 
@@ -303,7 +316,10 @@ class Query(graphene.ObjectType):
     ) -> list[models.User]:
         users = accounts.list_users(_actor(), limit, offset)
         # One read of user_meta for the page, not one a user.
-        setattr(g, _CREATION_TIMES, models.creation_times([user.pk for user in users]))
+        ids = [user.pk for user in users]
+        setattr(g, _CREATION_TIMES, models.creation_times(ids))
+        found = emails.addresses_of(ids)
+        setattr(g, _ADDRESSES, {pk: found.get(pk) for pk in ids})
         return users
 
     @staticmethod

@@ -12,6 +12,7 @@ from .config import Settings
 from .tokens import TokenCodec
 
 if TYPE_CHECKING:
+    from .mail import Mailer
     from .policies import Policy
     from .store import SessionStore
 
@@ -27,6 +28,7 @@ class State:
     database: Database[dict[str, Any]] = field(repr=False)
     store: SessionStore = field(repr=False)
     policies: tuple[Policy, ...] = ()  # the app's session policies (``policies.app_policies``)
+    mailer: Optional[Mailer] = None  # when a mailed link is configured (AUTH_RESET_URL...)
 
 
 def get_state(app: Optional[Flask] = None) -> State:

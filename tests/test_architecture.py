@@ -16,7 +16,7 @@ LAYERS = [
     {"errors", "clock", "records", "keys", "config", "tokens", "bodies", "cache", "passwords", "signals"},
     {"state"},
     {"database"},
-    {"mirror", "throttle", "models"},
+    {"mirror", "throttle", "models", "emails"},
     {"store"},
     {"policies", "transport", "apidoc", "compat", "audit", "events", "event_writer"},
     {"signin", "accounts", "propagation"},

@@ -40,6 +40,9 @@ def operations(app, make_user):
 # schemathesis' own pytest integration does not support pytest 9 yet: drive
 # its hypothesis strategies directly, one test per operation.
 LABELS = [
+    "POST /confirm-email",
+    "POST /email",
+    "POST /forgot-password",
     "POST /login",
     "POST /logout",
     "POST /logout-all",
@@ -47,6 +50,7 @@ LABELS = [
     "GET /events",
     "POST /reauthenticate",
     "POST /refresh",
+    "POST /reset-password",
     "GET /sessions",
     "DELETE /sessions/{session_id}",
     "GET /tokens",
