@@ -505,3 +505,22 @@ def test_deleting_a_user_removes_its_address_and_links(client, smtp, alice):
     reset_link_token(client, smtp)
     alice.delete()
     assert emails.address_of(alice.pk) is None and stored_links() == []
+
+
+def test_the_templates_ship_in_the_package(tmp_path):
+    """What ``setup.py build`` (and so a wheel) puts in the package: every template."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    build = tmp_path / "lib"
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(build)],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+    source = {p.name for p in (root / "flask_auth_service_mongo/templates/auth/mail").iterdir()}
+    shipped = {p.name for p in (build / "flask_auth_service_mongo/templates/auth/mail").iterdir()}
+    assert len(source) == 9 and shipped == source

@@ -60,7 +60,7 @@ function showError(id, text) {
 }
 
 function showSignedOut(text) {
-  $("signed-in").hidden = true;
+  for (const id of ["signed-in", "forgot", "reset"]) $(id).hidden = true;
   $("who").hidden = true;
   $("signed-out").hidden = false;
   $("signed-out-text").textContent = text || "Use your administrator account.";
@@ -352,5 +352,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("token-form").addEventListener("submit", createToken);
   $("sign-out").addEventListener("click", signOut);
   $("sign-out-everywhere").addEventListener("click", signOutEverywhere);
-  showSignedIn();
+  // A mailed link (recovery.js) opens its own form instead.
+  if (!(typeof openMailedLink === "function" && openMailedLink())) showSignedIn();
 });
