@@ -266,7 +266,7 @@ def reset_password() -> Response:
 def change_email() -> Response:
     """Body ``{"email"}``, for a login session whose password was checked within
     the last 5 minutes (``fresh_login_required``; a personal access token is
-    refused). Mails a confirmation link to the new address and a notice to the
+    ``403 forbidden``). Mails a confirmation link to the new address and a notice to the
     current one: ``202 {"message":"ok"}``; the address changes when the link is
     opened (``confirm_email``). ``404`` without ``AUTH_EMAIL_CONFIRM_URL``."""
     identity = account_caller()

@@ -17,7 +17,7 @@ from freezegun import freeze_time
 from smtp import SmtpServer
 from wire_server import free_port
 
-from flask_auth_service_mongo import emails, signals
+from flask_auth_service_mongo import api_rest, emails, signals
 from flask_auth_service_mongo.recovery import wait_for_mail
 
 NEW_PASSWORD = "a brand new secret"
@@ -524,3 +524,24 @@ def test_the_templates_ship_in_the_package(tmp_path):
     source = {p.name for p in (root / "flask_auth_service_mongo/templates/auth/mail").iterdir()}
     shipped = {p.name for p in (build / "flask_auth_service_mongo/templates/auth/mail").iterdir()}
     assert len(source) == 9 and shipped == source
+
+
+def test_a_personal_access_token_cannot_change_the_address(app, client, smtp, alice, login):
+    from flask_auth_service_mongo import auth
+    from flask_auth_service_mongo.models import Role
+
+    @app.post("/plain/email")
+    @auth.required(scope="read:users")
+    def plain_email():
+        return api_rest.change_email()
+
+    Role.objects(name="admin").update(set__permissions={"scopes": ["read:users"]})
+    session_token = login()["access_token"]
+    body = {"name": "ci", "scopes": ["read:users"], "expires_in_days": 30}
+    created = client.post("/admin/tokens", json=body, headers=bearer(session_token))
+    assert created.status_code == 201, created.json
+    response = client.post(
+        "/plain/email", json={"email": "eve@evil.test"}, headers=bearer(created.json["data"]["token"])
+    )
+    assert (response.status_code, response.json) == (403, {"message": "forbidden"})  # the account endpoints' answer
+    assert smtp.pending() is None and emails.address_of(alice.pk) == "alice@example.test"
