@@ -26,8 +26,8 @@ import pytest
 from bson import ObjectId
 from conftest import PASSWORD, SERVER_URI, bearer, database_uri, wire_only
 from pymongo import monitoring
-from pymongo.errors import OperationFailure
 from pymongo.write_concern import WriteConcern
+from test_wire_session_cache import slow_getmores
 from wire_proxy import HoldingProxy
 from wire_server import SERVER_COMMAND, CommandLog, WireServer, wait_for
 
@@ -189,20 +189,12 @@ def test_a_backlog_drained_by_slow_getmores_is_no_proof(make_app, make_user, ser
     expires_at = utcnow() + timedelta(days=1)
     sessions.insert_many([{"_id": f"filler-{n}", "user": ObjectId(), "expires_at": expires_at} for n in range(6000)])
     wait_until_cached(app, command_log, token)
-    data = {"failCommands": ["getMore"], "appName": app_name, "blockConnection": True, "blockTimeMS": 50}
-    try:
-        server.admin.command("configureFailPoint", "failCommand", mode={"times": 100_000}, data=data)
-    except OperationFailure:
-        pytest.skip("the server refuses configureFailPoint (enable its test commands)")
-    try:
-        with Verdicts(status_of(app, token)) as verdicts:
-            verdicts.during(0.3)
-            assert sessions.delete_many({"_id": {"$regex": "^filler-"}}).deleted_count == 6000
-            revoke(server[db_name], token)
-            verdicts.revoked()
-            verdicts.during(4.0)
-    finally:
-        server.admin.command("configureFailPoint", "failCommand", mode="off")
+    with slow_getmores(server, app_name, 50), Verdicts(status_of(app, token)) as verdicts:
+        verdicts.during(0.3)
+        assert sessions.delete_many({"_id": {"$regex": "^filler-"}}).deleted_count == 6000
+        revoke(server[db_name], token)
+        verdicts.revoked()
+        verdicts.during(4.0)
     wait_until_cached(app, command_log, other)
     with verdicts:
         verdicts.during(0.5)

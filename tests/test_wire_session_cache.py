@@ -6,6 +6,7 @@ workers follow on their own.
 Every wait is bounded (``wire_server.wait_for``); nothing asserts a duration.
 """
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -188,6 +189,20 @@ def small_mirror(make_user, start_app):
     return start_app(AUTH_SESSION_CACHE=True, AUTH_SESSION_CACHE_SIZE=2)
 
 
+@contextlib.contextmanager
+def slow_getmores(server, app_name: str, block_ms: int):
+    """Every getMore of the clients named ``app_name`` answered ``block_ms`` late."""
+    data = {"failCommands": ["getMore"], "appName": app_name, "blockConnection": True, "blockTimeMS": block_ms}
+    try:
+        server.admin.command("configureFailPoint", "failCommand", mode={"times": 100_000}, data=data)
+    except OperationFailure:
+        pytest.skip("the server refuses configureFailPoint (enable its test commands)")
+    try:
+        yield
+    finally:
+        server.admin.command("configureFailPoint", "failCommand", mode="off")
+
+
 @pytest.fixture
 def slow_stream(server, db_name, start_app, make_user):
     """A process whose change stream answers late (each getMore held 150 ms,
@@ -195,15 +210,8 @@ def slow_stream(server, db_name, start_app, make_user):
     make_user()
     app_name = f"cache-{uuid.uuid4().hex[:8]}"
     uri = database_uri(db_name) + f"&appname={app_name}"
-    data = {"failCommands": ["getMore"], "appName": app_name, "blockConnection": True, "blockTimeMS": 150}
-    try:
-        server.admin.command("configureFailPoint", "failCommand", mode={"times": 100_000}, data=data)
-    except OperationFailure:
-        pytest.skip("the server refuses configureFailPoint (enable its test commands)")
-    try:
+    with slow_getmores(server, app_name, 150):
         yield start_app(MONGODB_URI=uri, AUTH_SESSION_CACHE=True, AUTH_SESSION_CACHE_SIZE=2)
-    finally:
-        server.admin.command("configureFailPoint", "failCommand", mode="off")
 
 
 def test_fills_racing_logouts_in_the_same_process_never_bring_a_session_back(slow_stream):
