@@ -60,6 +60,9 @@ RETRY_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0)
 #: Watermarks go on this long after the last guarded request (a process
 #: serving now and then stays proven), then stop until the next one.
 IDLE_SECONDS = 10.0
+#: How much longer than its await a turn of the stream's loop may take before
+#: the stream must show it missed nothing (a resume from the last proof).
+STALL_MARGIN_SECONDS = 0.1
 #: Watermarks sent and not yet delivered that are remembered.
 IN_FLIGHT_MAX = 64
 NEVER = float("-inf")
@@ -88,6 +91,9 @@ class Mirror:
         self.max_lag = max_lag_ms / 1000
         # Well under the bound, and under the socket timeout of the client.
         self.await_ms = max(5, min(max_lag_ms // 5, timeout_ms // 2))
+        #: A turn of the stream's loop longer than this makes its continuity suspect.
+        self.stall = self.await_ms / 1000 + STALL_MARGIN_SECONDS
+        self.suspect = False
         self.mark_interval = self.max_lag / 4
         self.sessions = GuardedLRU(size, group=lambda record: record.user_id)
         self.mark_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
@@ -197,9 +203,16 @@ class Mirror:
 
     def read_stream(self, stream: ChangeStream[RawDocument]) -> None:
         """Apply every change in order, writing watermarks while requests come."""
+        last = time.monotonic()
         while not self.stopped.is_set() and stream.alive:
             self.mark_when_needed()
             change = stream.try_next()  # the next change, or None after an empty answer
+            now = time.monotonic()
+            if now - last > self.stall:
+                # This thread lost time (the process paused, the server slow):
+                # history may have been pruned under the cursor meanwhile.
+                self.suspect = True
+            last = now
             if change is not None and not self.apply(change):
                 self.reset()
                 return
@@ -267,7 +280,8 @@ class Mirror:
     def watermark(self, change: RawDocument) -> bool:
         """This process's watermark came back: everything committed before it
         was sent is applied. False on a gap in the sequence, or when trust had
-        lapsed and the stream cannot show it missed nothing since the last proof."""
+        lapsed or the stream's thread lost time, and the stream cannot show it
+        missed nothing since the last proof."""
         described = change.get("updateDescription") or {}
         number = (described.get("updatedFields") or change.get("fullDocument") or {}).get("seq")
         if not isinstance(number, int) or number <= self.seen:
@@ -282,8 +296,10 @@ class Mirror:
         self.unsure = {unsure for unsure in self.unsure if unsure > number}
         if time.monotonic() - sent > self.max_lag:
             return True  # too late to prove anything: strict reads go on
-        if sent - self.proven > self.max_lag and self.checkpoint is not None and not self.continuous():
-            return False
+        if (sent - self.proven > self.max_lag or self.suspect) and self.checkpoint is not None:
+            self.suspect = False
+            if not self.continuous():
+                return False
         self.checkpoint = change["_id"]
         self.proven = max(self.proven, sent)
         return True
