@@ -261,11 +261,6 @@ def test_the_server_killed_and_restarted_on_its_data_fails_closed_then_recovers(
 
 @needs_own_server
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect (issue 31, open): on main the revoked session is still served after its history was "
-    "pruned while the process was paused; the gap is not detected",
-)
 def test_history_pruned_while_the_process_is_paused_starts_the_mirror_over(
     tmp_path, make_app, make_user, db_name, start_app
 ):
