@@ -42,7 +42,7 @@ class ApiLogin(Resource):
 
 @api.route("/logout")
 class ApiLogout(Resource):
-    @auth.required(role="admin")
+    @auth.required(role="admin", mfa_enrolment=True)
     def post(self):
         return api_rest.logout()
 
@@ -187,6 +187,52 @@ class ApiConfirmEmail(Resource):
     @docs.confirm_email
     def post(self):
         return api_rest.confirm_email()
+
+
+# The second factor: enrolment and removal ask for a login (password and,
+# once enrolled, code) within 5 minutes; the helpers check it themselves.
+# mfa_enrolment=True: open to sessions that AUTH_MFA_REQUIRED_ROLES confines
+# to enrolling (and to signing out).
+@api.route("/login/mfa")
+class ApiLoginMfa(Resource):
+    @docs.login_mfa
+    def post(self):
+        return api_rest.login_mfa(role="admin")
+
+
+@api.route("/mfa")
+class ApiMfa(Resource):
+    @auth.required(role="admin", mfa_enrolment=True)
+    def get(self):
+        return api_rest.mfa_methods()
+
+
+@api.route("/mfa/totp")
+class ApiTotpBegin(Resource):
+    @auth.required(role="admin", mfa_enrolment=True)
+    def post(self):
+        return api_rest.totp_begin()
+
+
+@api.route("/mfa/totp/confirm")
+class ApiTotpConfirm(Resource):
+    @auth.required(role="admin", mfa_enrolment=True)
+    def post(self):
+        return api_rest.totp_confirm()
+
+
+@api.route("/mfa/disable")
+class ApiMfaDisable(Resource):
+    @auth.required(role="admin", mfa_enrolment=True)
+    def post(self):
+        return api_rest.mfa_disable()
+
+
+@api.route("/mfa/recovery-codes")
+class ApiRecoveryCodes(Resource):
+    @auth.required(role="admin", mfa_enrolment=True)
+    def post(self):
+        return api_rest.recovery_codes()
 
 
 @api.route("/me")

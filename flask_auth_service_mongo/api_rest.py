@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Union
 from flask import Response as FlaskResponse
 from flask import request
 
-from . import accounts, events, personal_tokens, recovery, signin, transport
+from . import accounts, events, mfa, personal_tokens, recovery, signin, transport
 from . import passkeys as passkey_store
 from .apidoc import AUTHORIZATIONS as AUTHORIZATIONS  # Swagger for flask-restx users
 from .apidoc import Docs as Docs
@@ -27,8 +27,9 @@ from .auth import (
     authenticate_session,
     current_user,
     refusal_response,
+    second_factor_caller,
 )
-from .bodies import read_json_body, read_json_fields, read_json_object
+from .bodies import read_json_body, read_json_fields, read_json_object, read_one_of
 from .clock import iso
 from .database import unavailable_on_error
 from .errors import AuthError, BadCredentials, BadRequest, PolicyError, Refused, Unauthorized
@@ -61,11 +62,27 @@ def _pair_answer(pair: TokenPair) -> Response:
 @not_cached
 @answers_refusals
 def login(role: RoleSpec = None) -> Response:
-    """Check the credentials of the JSON body and open a session."""
+    """Check the credentials of the JSON body and open a session; for a user
+    with a second factor, answer ``mfa_required`` with the ``mfa_token`` of
+    ``login_mfa()`` instead (no session yet)."""
     body = read_json_object(("username", "password"))
-    return _pair_answer(
-        signin.login(body["username"], body["password"], allowed_roles(role), transport.request_client())
-    )
+    found = mfa.login(body["username"], body["password"], allowed_roles(role), transport.request_client())
+    if isinstance(found, mfa.MfaRequired):
+        return {"message": "mfa_required", "data": found.as_data()}, 200
+    return _pair_answer(found)
+
+
+@not_cached
+@answers_refusals
+def login_mfa(role: RoleSpec = None) -> Response:
+    """The second step of a login: body ``{"mfa_token", "code"}`` (or
+    ``"recovery_code"``, or the field of another registered method such as
+    ``"passkey"``) → the login answer, the session at ``acr`` ``"aal2"``.
+    A wrong code is ``400 bad_code``; a dead ``mfa_token`` ``401 unauthorized``."""
+    body, field = read_one_of(("mfa_token",), _factor_choices())
+    assert field is not None  # exactly one
+    client = transport.request_client()
+    return _pair_answer(mfa.finish_login(body["mfa_token"], field, body[field], allowed_roles(role), client))
 
 
 @not_cached
@@ -143,10 +160,13 @@ def sessions() -> Response:
 @answers_refusals
 def reauthenticate() -> Response:
     """Check the password of the body again: the session counts as freshly
-    authenticated for ``auth.required(fresh=...)``."""
+    authenticated for ``auth.required(fresh=...)``. A user with a second
+    factor also sends its ``code`` (or ``recovery_code``)."""
     identity = authenticate_session()
-    body = read_json_object(("password",))
-    signin.reauthenticate(identity.user_id, identity.session_id, body["password"], transport.request_client())
+    body, field = read_one_of(("password",), _factor_choices(), optional=True)
+    client = transport.request_client()
+    check = mfa.reauthentication_factor(field, body.get(field) if field else None, client)
+    signin.reauthenticate(identity.user_id, identity.session_id, body["password"], client, check)
     return {"message": "ok"}, 200
 
 
@@ -188,6 +208,21 @@ def _token_data(token: personal_tokens.TokenInfo) -> dict[str, Any]:
         "last_used_at": iso(token.last_used_at),
         "expires_at": iso(token.expires_at),
     }
+
+
+# -- the second factor ---------------------------------------------------------
+
+
+def _factor_choices() -> dict[str, type]:
+    """The body fields of the second factors (``code``, ``recovery_code``...)."""
+    return {method.field: method.value_type for method in mfa.METHODS.values()}
+
+
+@answers_refusals
+def mfa_methods() -> Response:
+    """The second factors of the current user: ``{"methods": [...]}`` (empty: none)."""
+    identity = authenticate()
+    return {"message": "ok", "data": {"methods": mfa.methods(identity.user_id)}}, 200
 
 
 @not_cached
@@ -245,6 +280,15 @@ def forgot_password() -> Response:
 
 @not_cached
 @answers_refusals
+def totp_begin() -> Response:
+    """Begin a TOTP enrolment: ``{"secret","otpauth_uri","qr_svg"}`` for the
+    authenticator app; ``totp_confirm()`` with its first code completes it."""
+    _, user = second_factor_caller()
+    return {"message": "ok", "data": mfa.begin_totp(user).as_data()}, 200
+
+
+@not_cached
+@answers_refusals
 def reset_password() -> Response:
     """Body ``{"token","new_password","password_confirmed"}`` (+ ``"code"`` for a
     user with a second factor): spend the mailed token, set the password and
@@ -285,6 +329,38 @@ def confirm_email() -> Response:
     with _policy_refusals():
         email = recovery.confirm_email(body["token"])
     return {"message": "ok", "data": {"email": email}}, 200
+
+
+@not_cached
+@answers_refusals
+def totp_confirm() -> Response:
+    """Complete the enrolment with the body's ``{"code"}``: the ten recovery
+    codes, shown this once. The user's other sessions end."""
+    identity, user = second_factor_caller()
+    body = read_json_object(("code",))
+    codes = mfa.confirm_totp(user, identity.session_id, body["code"], transport.request_client())
+    return {"message": "ok", "data": {"recovery_codes": codes}}, 200
+
+
+@not_cached
+@answers_refusals
+def mfa_disable() -> Response:
+    """Remove the second factor, proven by the body's ``{"code"}`` (or
+    ``{"recovery_code"}``); the user's other sessions end."""
+    identity, user = second_factor_caller()
+    body, field = read_one_of((), _factor_choices())
+    method = mfa.method_of_field(field or "")
+    assert method is not None  # one of the choices
+    mfa.disable(user, identity.session_id, method, body[field or ""], transport.request_client())
+    return {"message": "ok"}, 200
+
+
+@not_cached
+@answers_refusals
+def recovery_codes() -> Response:
+    """A new set of ten recovery codes, shown this once; the old set is void."""
+    _, user = second_factor_caller()
+    return {"message": "ok", "data": {"recovery_codes": mfa.regenerate_recovery_codes(user)}}, 200
 
 
 #: How long other services may cache the key set, in seconds.
@@ -389,6 +465,7 @@ __all__ = [
     "forgot_password",
     "jwks",
     "login",
+    "login_mfa",
     "logout",
     "logout_all",
     "passkey_login_begin",
@@ -396,7 +473,10 @@ __all__ = [
     "passkey_register_begin",
     "passkey_register_finish",
     "passkeys",
+    "mfa_disable",
+    "mfa_methods",
     "reauthenticate",
+    "recovery_codes",
     "refresh",
     "reset_password",
     "revoke_session",
@@ -404,4 +484,6 @@ __all__ = [
     "revoke_token",
     "sessions",
     "tokens",
+    "totp_begin",
+    "totp_confirm",
 ]

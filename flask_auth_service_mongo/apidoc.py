@@ -104,8 +104,23 @@ class Docs:
                 "password": fields.String(required=True, max_length=MAX_FIELD_LENGTH),
             },
         )
+        code = fields.String(description="The 6-digit code of the authenticator app", max_length=MAX_FIELD_LENGTH)
+        recovery_code = fields.String(description="Or a recovery code (single use)", max_length=MAX_FIELD_LENGTH)
         self.reauthenticate_body = api.model(
-            "AuthReauthenticate", {"password": fields.String(required=True, max_length=MAX_FIELD_LENGTH)}
+            "AuthReauthenticate",
+            {
+                "password": fields.String(required=True, max_length=MAX_FIELD_LENGTH),
+                "code": fields.String(description="Users with a second factor: its code (or recovery_code)"),
+                "recovery_code": recovery_code,
+            },
+        )
+        self.login_mfa_body = api.model(
+            "AuthLoginMfa",
+            {
+                "mfa_token": fields.String(required=True, description="From the mfa_required answer of login"),
+                "code": code,
+                "recovery_code": recovery_code,
+            },
         )
         self.refresh_body = api.model(
             "AuthRefresh", {"refresh_token": fields.String(required=True, description="From the last answer")}
@@ -146,6 +161,20 @@ class Docs:
             {
                 "200": ("Logged in: a new session and its tokens", self.token_pair),
                 "400": ("bad_request (the body) or bad_credentials", self.error),
+                "429": ("too_many_attempts: retry after Retry-After seconds", self.error),
+                "503": (UNAVAILABLE, self.error),
+            },
+        )
+
+    def login_mfa(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Document the second step of a login (``api_rest.login_mfa``)."""
+        return self._operation(
+            view,
+            self.login_mfa_body,
+            {
+                "200": ("Logged in at aal2: a new session and its tokens", self.token_pair),
+                "400": ("bad_request (the body) or bad_code", self.error),
+                "401": ("unauthorized: the mfa_token is spent, expired or unknown", self.error),
                 "429": ("too_many_attempts: retry after Retry-After seconds", self.error),
                 "503": (UNAVAILABLE, self.error),
             },

@@ -36,8 +36,28 @@ def _sessions_ended(app: Flask, user_id: Any, session_ids: list[str], reason: st
         log.info("%d sessions of user %s ended: %s (from %s)", len(session_ids), user_id, reason, _origin())
 
 
+def _mfa_enrolled(app: Flask, user: Any, method: str, **kwargs: Any) -> None:
+    log.info("second factor %s added for user %s (from %s)", method, user.pk, _origin())
+
+
+def _mfa_removed(app: Flask, user: Any, method: str, **kwargs: Any) -> None:
+    log.warning("second factor %s removed for user %s (from %s)", method, user.pk, _origin())
+
+
+def _mfa_failed(app: Flask, user: Any, method: str, **kwargs: Any) -> None:
+    log.warning("wrong %s code for user %s from %s", method, user.pk, _origin())
+
+
+def _recovery_code_used(app: Flask, user: Any, remaining: int, **kwargs: Any) -> None:
+    log.warning("recovery code used by user %s from %s: %d left", user.pk, _origin(), remaining)
+
+
 def connect() -> None:
     """Connect the log lines to the signals of every app (again is harmless)."""
     signals.login_failed.connect(_login_failed)
     signals.user_logged_out.connect(_logged_out)
     signals.sessions_ended.connect(_sessions_ended)
+    signals.mfa_enrolled.connect(_mfa_enrolled)
+    signals.mfa_removed.connect(_mfa_removed)
+    signals.mfa_failed.connect(_mfa_failed)
+    signals.recovery_code_used.connect(_recovery_code_used)

@@ -24,7 +24,18 @@ from .clock import utcnow
 from .database import unavailable_on_error
 from .errors import AuthError, Forbidden, InvalidToken, Unauthorized
 from .models import User
-from .policies import FreshLogin, PasswordChanged, Policy, RoleAllowed, ScopeGranted, SessionsOnly
+from .policies import (
+    ENROLMENT_FRESH,
+    AssuranceLevel,
+    FreshLogin,
+    MfaEnrolled,
+    PasswordChanged,
+    Policy,
+    RoleAllowed,
+    ScopeGranted,
+    SessionsOnly,
+    assurance_level,
+)
 from .records import SessionRecord
 from .state import State, get_state
 from .store import SESSION, TOKEN
@@ -197,20 +208,38 @@ def route_policies(
     require_password_change: Optional[bool],
     fresh: Optional[timedelta],
     scopes: Optional[frozenset[str]] = None,
+    acr: Optional[str] = None,
+    mfa_enrolment: bool = False,
 ) -> list[Policy]:
     """The policies of a guarded route (``require_password_change`` None:
     ``AUTH_REQUIRE_PASSWORD_CHANGE``, read when the route is checked;
-    ``scopes`` None: no personal access token passes)."""
+    ``scopes`` None: no personal access token passes).
+
+    Unless the route is open to enrolment (``mfa_enrolment``), a session of
+    ``AUTH_MFA_REQUIRED_ROLES`` without a second factor is refused."""
     chosen: list[Policy] = [SessionsOnly() if scopes is None else ScopeGranted(scopes)]
+    if not mfa_enrolment:
+        chosen.append(_DefaultMfaEnrolled())
     if roles is not None:
         chosen.append(RoleAllowed(roles))
     if require_password_change is None:
         chosen.append(_DefaultPasswordChange())
     elif require_password_change:
         chosen.append(PasswordChanged())
+    if acr is not None:
+        chosen.append(AssuranceLevel(assurance_level(acr)))
     if fresh is not None:
         chosen.append(FreshLogin(fresh))
     return chosen
+
+
+class _DefaultMfaEnrolled(Policy):
+    """``MfaEnrolled`` for the app's ``AUTH_MFA_REQUIRED_ROLES``."""
+
+    def check(self, identity: Identity, now: datetime) -> None:
+        roles = get_state().settings.mfa_required_roles
+        if roles:
+            MfaEnrolled(frozenset(roles)).check(identity, now)
 
 
 class _DefaultPasswordChange(PasswordChanged):
@@ -227,12 +256,15 @@ def authorize(
     require_password_change: Optional[bool] = None,
     fresh: Optional[timedelta] = None,
     scopes: Optional[frozenset[str]] = None,
+    acr: Optional[str] = None,
+    mfa_enrolment: bool = False,
 ) -> None:
     """Refuse ``identity`` unless its role is in ``roles`` (None: any role),
     when required (default ``AUTH_REQUIRE_PASSWORD_CHANGE``) it need not change
-    its password first, its password was checked within ``fresh``, and it
-    holds one of ``scopes`` (None: it is a login session, not a token)."""
-    check_policies(identity, route_policies(roles, require_password_change, fresh, scopes))
+    its password first, its password was checked within ``fresh``, it holds
+    one of ``scopes`` (None: it is a login session, not a token), and its
+    session reached ``acr`` (see ``route_policies`` for ``mfa_enrolment``)."""
+    check_policies(identity, route_policies(roles, require_password_change, fresh, scopes, acr, mfa_enrolment))
 
 
 def check_policies(identity: Identity, policies: list[Policy]) -> None:
@@ -247,10 +279,20 @@ def verify_request(
     require_password_change: Optional[bool] = None,
     fresh: Freshness = None,
     scope: ScopeSpec = None,
+    acr: Optional[str] = None,
+    mfa_enrolment: bool = False,
 ) -> Identity:
-    """Authenticate the current request and authorise ``role`` and ``scope``; raises AuthError."""
+    """Authenticate the current request and authorise it as ``required`` would; raises AuthError."""
     identity = authenticate()
-    authorize(identity, allowed_roles(role), require_password_change, freshness(fresh), allowed_scopes(scope))
+    authorize(
+        identity,
+        allowed_roles(role),
+        require_password_change,
+        freshness(fresh),
+        allowed_scopes(scope),
+        acr,
+        mfa_enrolment,
+    )
     return identity
 
 
@@ -268,6 +310,8 @@ def required(
     require_password_change: Optional[bool] = None,
     fresh: Freshness = None,
     scope: ScopeSpec = None,
+    acr: Optional[str] = None,
+    mfa_enrolment: bool = False,
 ) -> Callable[[ViewFunc], ViewFunc]:
     """Decorator for Flask views and flask-restx methods.
 
@@ -276,14 +320,19 @@ def required(
     ``AUTH_REQUIRE_PASSWORD_CHANGE``); ``fresh`` (seconds or a timedelta)
     refuses a session whose password was last checked longer ago
     (``401 fresh_login_required``: log in again or ``api_rest.reauthenticate()``;
-    a personal access token never passes it: ``403 forbidden``); ``scope`` (a
-    scope name or a list of them) admits a personal access token holding one
-    of them, and a session whose role holds one. A route without ``scope``
-    refuses tokens (``403 insufficient_scope``). On a flask-restx method it also documents the Bearer security and the
-    401/403 answers in Swagger.
+    for a user with a second factor, both ask for its code too; a personal
+    access token never passes it: ``403 forbidden``); ``scope`` (a scope name
+    or a list of them) admits a personal access token holding one of them,
+    and a session whose role holds one. A route without ``scope`` refuses
+    tokens (``403 insufficient_scope``). ``acr`` (``"aal2"``) refuses a
+    session below that assurance level (RFC 9470: ``401
+    insufficient_user_authentication``); ``mfa_enrolment`` opens the route to
+    sessions that ``AUTH_MFA_REQUIRED_ROLES`` confines to enrolling a second
+    factor (``403 mfa_enrolment_required`` elsewhere). On a flask-restx method
+    it also documents the Bearer security and the 401/403 answers in Swagger.
     """
     roles, window, scopes = allowed_roles(role), freshness(fresh), allowed_scopes(scope)
-    policies = route_policies(roles, require_password_change, window, scopes)
+    policies = route_policies(roles, require_password_change, window, scopes, acr, mfa_enrolment)
 
     def decorator(view: ViewFunc) -> ViewFunc:
         asynchronous = inspect.iscoroutinefunction(view)
@@ -302,6 +351,16 @@ def required(
         return wrapper
 
     return decorator
+
+
+def second_factor_caller() -> tuple[Identity, User]:
+    """The caller of a second-factor operation (enrolment, removal, new
+    recovery codes) and its user: a login session, not a personal access
+    token (Forbidden), whose credentials were checked within
+    ``ENROLMENT_FRESH``; open to a session confined to enrolment."""
+    identity = authenticate_session()
+    authorize(identity, None, None, ENROLMENT_FRESH, mfa_enrolment=True)
+    return identity, _load_user(identity)
 
 
 def refusal_response(error: AuthError) -> FlaskResponse:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Optional
 
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -59,15 +59,9 @@ def read_json_object(fields: tuple[str, ...], optional: tuple[str, ...] = ()) ->
     body = read_json_body()
     errors = unknown_fields(body, (*fields, *optional))
     for name in (*fields, *(key for key in optional if body.get(key) is not None)):
-        value = body.get(name)
-        if value is None:
-            errors[name] = "required"
-        elif not isinstance(value, str):
-            errors[name] = "must be a string"
-        elif not value or len(value) > MAX_FIELD_LENGTH:
-            errors[name] = f"must be 1 to {MAX_FIELD_LENGTH} characters"
-        elif not is_unicode_text(value):
-            errors[name] = "must be valid Unicode text"
+        problem = string_problem(body.get(name))
+        if problem:
+            errors[name] = problem
     if errors:
         raise BadRequest(errors)
     return body
@@ -80,3 +74,44 @@ def is_unicode_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def read_one_of(
+    required: tuple[str, ...], choices: dict[str, type], optional: bool = False
+) -> tuple[dict[str, Any], Optional[str]]:
+    """The request body as an object of the ``required`` strings and exactly
+    one of the ``choices`` (field -> the type of its value; at most one when
+    ``optional``); and which one was given. Else BadRequest."""
+    body = read_json_body()
+    errors = {key: "unknown field" for key in body if key not in required and key not in choices}
+    for name in required:
+        problem = string_problem(body.get(name))
+        if problem:
+            errors[name] = problem
+    given = [name for name in choices if name in body]
+    if len(given) > 1 or (not given and not optional):
+        errors[given[1] if given else next(iter(choices))] = f"give {'at most' if optional else 'exactly'} one of " + (
+            " or ".join(choices)
+        )
+    elif given and choices[given[0]] is str:
+        problem = string_problem(body[given[0]])
+        if problem:
+            errors[given[0]] = problem
+    elif given and not isinstance(body[given[0]], choices[given[0]]):
+        errors[given[0]] = f"must be a JSON {choices[given[0]].__name__}"
+    if errors:
+        raise BadRequest(errors)
+    return body, given[0] if given else None
+
+
+def string_problem(value: Any) -> str:
+    """What makes ``value`` no acceptable string field ("" when it is one)."""
+    if value is None:
+        return "required"
+    if not isinstance(value, str):
+        return "must be a string"
+    if not value or len(value) > MAX_FIELD_LENGTH:
+        return f"must be 1 to {MAX_FIELD_LENGTH} characters"
+    if not is_unicode_text(value):
+        return "must be valid Unicode text"
+    return ""

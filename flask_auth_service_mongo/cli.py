@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from mongoengine.errors import NotUniqueError
 
-from . import accounts, compat, events, personal_tokens, signin
+from . import accounts, compat, events, mfa, personal_tokens, signin
 from .clock import iso
 from .database import MOCK_SCHEME, database_failure, unavailable_on_error
 from .emails import normalize_email
@@ -122,6 +122,21 @@ def token_new(username: str, name: str, scopes: tuple[str, ...], days: int) -> N
     click.echo(created.token)
     expires = iso(created.info.expires_at)
     click.echo(f"token {created.info.id} of {user.username!r}, expires {expires}: store it now, it is not shown again")
+
+
+@group.command("mfa-reset")
+@click.option("-u", "--username", required=True)
+def mfa_reset(username: str) -> None:
+    """Remove a user's second factors (a lost phone) and end its sessions."""
+    with _command_errors():
+        user = User.find_by_username(username)
+        if user is None:
+            fail(f"user {username!r} does not exist")
+        removed = mfa.reset(user)
+    if not removed:
+        click.echo(f"{user.username!r} had no second factor; its sessions ended")
+    else:
+        click.echo(f"second factors of {user.username!r} removed ({', '.join(removed)}); its sessions ended")
 
 
 @group.command("clear-tokens")

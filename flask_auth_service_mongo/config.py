@@ -94,6 +94,27 @@ def parse_names(key: str, value: Any) -> tuple[str, ...]:
     return names
 
 
+def parse_role_list(key: str, value: Any) -> tuple[str, ...]:
+    """A comma-separated string or a list of role names, maybe none."""
+    if value is None or value == "" or value == [] or value == ():
+        return ()
+    return parse_names(key, value)
+
+
+def parse_secrets(key: str, value: Any) -> tuple[str, ...]:
+    """None, or one secret (32 bytes or more) or a list of them, newest first."""
+    if value is None or value == "":
+        return ()
+    found = [value] if isinstance(value, str) else value
+    if not isinstance(found, (list, tuple)) or not found or not all(isinstance(v, str) for v in found):
+        raise ConfigError(f"{key} must be a secret string or a list of them, newest first")
+    if any(len(v.encode("utf-8", "surrogateescape")) < 32 for v in found):
+        raise ConfigError(
+            f"{key} must be at least 32 bytes long (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    return tuple(found)
+
+
 def optional(parse: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
     def parse_optional(key: str, value: Any) -> Any:
         return None if value is None else parse(key, value)
@@ -163,6 +184,12 @@ def parse_link_url(key: str, value: Any) -> Optional[str]:
 
 
 DEFAULT_DATABASE = "flask_auth"
+
+
+def parse_text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key} must be a non-empty string")
+    return value.strip()
 
 
 @dataclass(frozen=True)
@@ -426,6 +453,35 @@ DECLARED: tuple[Key, ...] = (
         int_parser(1, 10080),
         "lifetime of a mailed link (password reset, address confirmation), in minutes",
     ),
+    Key(
+        "AUTH_MFA_REQUIRED_ROLES",
+        (),
+        parse_role_list,
+        "roles whose users must have a second factor: without one, their sessions serve only the enrolment "
+        "helpers (``403 mfa_enrolment_required`` elsewhere)",
+        shown="none",
+    ),
+    Key(
+        "AUTH_MFA_ISSUER",
+        None,
+        optional(parse_text),
+        "the issuer authenticator apps show beside the username",
+        shown="the app's name",
+    ),
+    Key(
+        "AUTH_MFA_TOKEN_SECONDS",
+        300,
+        int_parser(30, 3600),
+        "lifetime of the single-use ``mfa_token`` between the password and the second factor",
+    ),
+    Key(
+        "AUTH_FACTOR_KEY",
+        None,
+        parse_secrets,
+        "the secret (or a list, newest first) that encrypts TOTP secrets at rest; set it in production, else a "
+        "key derived from the signing key is used and a signing key rotation locks the factors out",
+        shown="derived from the signing key",
+    ),
 )
 #: key -> (default, parser), for the keys parsed here.
 KEYS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {k.name: (k.default, k.parse) for k in DECLARED if k.parse}
@@ -491,6 +547,10 @@ class Settings:
     reset_url: Optional[str]
     email_confirm_url: Optional[str]
     reset_token_minutes: int
+    mfa_required_roles: tuple[str, ...]
+    mfa_issuer: Optional[str]
+    mfa_token_seconds: int
+    factor_key: tuple[str, ...] = field(repr=False)
     keys: keys.KeyRing = field(repr=False)
 
 

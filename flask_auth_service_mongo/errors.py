@@ -222,3 +222,36 @@ def json_errors(app: Flask, prefix: str, api: Any = None) -> None:
     if api is not None:
         for error_class in (PathNotFound, MethodNotAllowed):
             api.errorhandler(error_class)(http_error_parts)
+
+
+class BadCode(AuthError):
+    """A wrong, malformed, replayed or spent second-factor code."""
+
+    status, message = 400, "bad_code"
+
+
+class MfaEnrolmentRequired(AuthError):
+    """The user's role needs a second factor: only enrolment is open."""
+
+    status, message = 403, "mfa_enrolment_required"
+
+
+class MfaAlreadyEnrolled(AuthError):
+    status, message = 409, "mfa_already_enrolled"
+
+
+class MfaNotEnrolled(AuthError):
+    status, message = 409, "mfa_not_enrolled"
+
+
+class InsufficientUserAuthentication(AuthError):
+    """RFC 9470: the session's assurance level is below the route's."""
+
+    status, message = 401, "insufficient_user_authentication"
+
+    def __init__(self, acr_values: str):
+        self.acr_values = acr_values
+        super().__init__()
+
+    def challenge(self) -> str:
+        return f'Bearer error="insufficient_user_authentication", acr_values="{self.acr_values}"'

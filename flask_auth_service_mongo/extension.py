@@ -15,6 +15,7 @@ from . import (
     database,
     emails,
     events,
+    factors,
     mail,
     mirror,
     models,
@@ -80,6 +81,7 @@ def _create_indexes() -> bool:
         events.ensure_indexes()
         passkeys.ensure_indexes()
         emails.ensure_indexes()
+        factors.FactorStore(database.current_database(), ()).ensure_indexes()
     except PyMongoError as error:
         log.error("could not create the MongoDB indexes: %s", type(error).__name__)
         return False

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Optional
 
 from bson import ObjectId
 
-from .errors import Forbidden, FreshLoginRequired, InsufficientScope, PasswordChangeRequired, Unauthorized
+from .errors import (
+    Forbidden,
+    FreshLoginRequired,
+    InsufficientScope,
+    InsufficientUserAuthentication,
+    MfaEnrolmentRequired,
+    PasswordChangeRequired,
+    Unauthorized,
+)
 from .store import TOKEN
 
 if TYPE_CHECKING:
@@ -69,6 +77,50 @@ class FreshLogin(Policy):
         checked = identity.authenticated_at
         if checked is None or now - checked > self.window:
             raise FreshLoginRequired()
+
+
+#: Second-factor operations (enrolment, removal) need credentials checked this recently.
+ENROLMENT_FRESH = timedelta(minutes=5)
+#: Assurance levels (``acr``), lowest first: a password alone is aal1, with a
+#: second factor aal2 (NIST SP 800-63B's names).
+LEVELS = ("aal1", "aal2", "aal3")
+
+
+def level_rank(acr: Optional[str]) -> int:
+    """How strong an ``acr`` is (0 for an unknown value)."""
+    return LEVELS.index(acr) + 1 if acr in LEVELS else 0
+
+
+def assurance_level(acr: str) -> str:
+    """``acr`` when it is a level of ``LEVELS``; ValueError otherwise."""
+    if acr not in LEVELS:
+        raise ValueError(f"acr must be one of {', '.join(LEVELS)}, got {acr!r}")
+    return acr
+
+
+@dataclass(frozen=True)
+class AssuranceLevel(Policy):
+    """RFC 9470 step-up (``acr=``): a login session at ``acr`` or above;
+    personal access tokens never pass."""
+
+    acr: str
+
+    def check(self, identity: Identity, now: datetime) -> None:
+        if identity.kind == TOKEN or level_rank(identity.acr) < level_rank(self.acr):
+            raise InsufficientUserAuthentication(self.acr)
+
+
+@dataclass(frozen=True)
+class MfaEnrolled(Policy):
+    """``AUTH_MFA_REQUIRED_ROLES``: a session of such a role below aal2 (its
+    user signed in without a second factor, so has none) passes only routes
+    open to enrolment (``auth.required(mfa_enrolment=True)``)."""
+
+    roles: frozenset[str]
+
+    def check(self, identity: Identity, now: datetime) -> None:
+        if identity.role in self.roles and identity.kind != TOKEN and level_rank(identity.acr) < level_rank("aal2"):
+            raise MfaEnrolmentRequired()
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ from graphql import GraphQLError, GraphQLResolveInfo, OperationType
 from graphql_relay import from_global_id
 from mongoengine.errors import DoesNotExist
 
-from . import accounts, auth, emails, events, models, signin, transport
+from . import accounts, auth, emails, events, mfa, models, signin, transport
 from .clock import iso
 from .errors import Forbidden, NotFound
+from .policies import assurance_level
 from .records import CSRF_FIELD, TOKEN_ANSWER_FIELDS, Actor
 
 log = logging.getLogger("flask_auth_service_mongo")
@@ -35,14 +36,19 @@ _EVENT_USERNAMES = "_flask_auth_service_mongo_event_usernames"
 _ADDRESSES = "_flask_auth_service_mongo_addresses"
 
 
-def _caller(roles: auth.RoleSpec = None, password_change_ok: bool = False) -> auth.Identity:
+def _caller(
+    roles: auth.RoleSpec = None, password_change_ok: bool = False, mfa_enrolment: bool = False
+) -> auth.Identity:
     """The request's authenticated caller, checked like ``auth.required``.
 
     ``password_change_ok`` lets in a user who must change their password
-    whatever ``AUTH_REQUIRE_PASSWORD_CHANGE`` says.
+    whatever ``AUTH_REQUIRE_PASSWORD_CHANGE`` says; ``mfa_enrolment`` a
+    session confined to enrolling a second factor.
     """
     identity = auth.authenticate()
-    auth.authorize(identity, auth.allowed_roles(roles), False if password_change_ok else None)
+    auth.authorize(
+        identity, auth.allowed_roles(roles), False if password_change_ok else None, None, None, mfa_enrolment
+    )
     return identity
 
 
@@ -287,6 +293,83 @@ class RefreshToken(TokenPairFields, graphene.Mutation):
         return RefreshToken(**transport.shape_body({"data": pair.as_data()}, pair.session_id)["data"])
 
 
+#: The second-factor mutations, open to sessions confined to enrolment.
+ENROLMENT_MUTATIONS = frozenset({"totp_begin", "totp_confirm", "mfa_disable", "regenerate_recovery_codes"})
+
+
+def _enrolling_caller() -> tuple[auth.Identity, models.User]:
+    """The caller of a second-factor mutation (``auth.second_factor_caller``)."""
+    return auth.second_factor_caller()
+
+
+class TotpBegin(graphene.Mutation):
+    """Begin a TOTP enrolment, as ``api_rest.totp_begin()``."""
+
+    secret = graphene.String()
+    otpauth_uri = graphene.String()
+    qr_svg = graphene.String()
+
+    @staticmethod
+    def mutate(root: Any, info: GraphQLResolveInfo) -> TotpBegin:
+        transport.forbid_caching()
+        _, user = _enrolling_caller()
+        return TotpBegin(**mfa.begin_totp(user).as_data())
+
+
+class CodeInput(graphene.InputObjectType):
+    code = graphene.String()
+    recovery_code = graphene.String()
+
+
+class TotpConfirm(graphene.Mutation):
+    """Complete the enrolment with the first code: the ten recovery codes, once."""
+
+    class Arguments:
+        input = CodeInput(required=True)
+
+    recovery_codes = graphene.List(graphene.NonNull(graphene.String))
+
+    @staticmethod
+    def mutate(root: Any, info: GraphQLResolveInfo, input: CodeInput) -> TotpConfirm:
+        transport.forbid_caching()
+        identity, user = _enrolling_caller()
+        if input.recovery_code is not None:
+            raise GraphQLError("bad_request")
+        codes = mfa.confirm_totp(user, identity.session_id, input.code, transport.request_client())
+        return TotpConfirm(recovery_codes=codes)
+
+
+class MfaDisable(graphene.Mutation):
+    """Remove the second factor with a ``code`` or a ``recovery_code``."""
+
+    class Arguments:
+        input = CodeInput(required=True)
+
+    ok = graphene.Boolean()
+
+    @staticmethod
+    def mutate(root: Any, info: GraphQLResolveInfo, input: CodeInput) -> MfaDisable:
+        identity, user = _enrolling_caller()
+        given = [name for name in ("code", "recovery_code") if getattr(input, name) is not None]
+        method = mfa.method_of_field(given[0]) if len(given) == 1 else None
+        if method is None:
+            raise GraphQLError("bad_request")
+        mfa.disable(user, identity.session_id, method, getattr(input, given[0]), transport.request_client())
+        return MfaDisable(ok=True)
+
+
+class RegenerateRecoveryCodes(graphene.Mutation):
+    """A new set of ten recovery codes; the old set is void."""
+
+    recovery_codes = graphene.List(graphene.NonNull(graphene.String))
+
+    @staticmethod
+    def mutate(root: Any, info: GraphQLResolveInfo) -> RegenerateRecoveryCodes:
+        transport.forbid_caching()
+        _, user = _enrolling_caller()
+        return RegenerateRecoveryCodes(recovery_codes=mfa.regenerate_recovery_codes(user))
+
+
 class Query(graphene.ObjectType):
     me = graphene.Field(User)
     users = graphene.List(
@@ -348,6 +431,10 @@ class Mutation(graphene.ObjectType):
     delete_user = DeleteUser.Field()
     reset_password = ResetPassword.Field()
     refresh_token = RefreshToken.Field()
+    totp_begin = TotpBegin.Field()
+    totp_confirm = TotpConfirm.Field()
+    mfa_disable = MfaDisable.Field()
+    regenerate_recovery_codes = RegenerateRecoveryCodes.Field()
 
 
 schema = graphene.Schema(query=Query, mutation=Mutation, auto_camelcase=False)
@@ -371,27 +458,32 @@ class MutationMiddleware:
     rule for a name wins); roles are role names, ``Roles.IS_AUTHENTICATED_FULLY``
     (any authenticated user) or ``Roles.IS_AUTHENTICATED_ANONYMOUSLY`` (anyone).
     ``"fresh": SECONDS`` also asks for a password checked that recently, as
-    ``auth.required(fresh=...)`` does. A mutation without a rule is left to its
-    resolver. A refused mutation is a GraphQL error (``unauthorized``,
-    ``invalid_token``, ``forbidden``, ``fresh_login_required``...).
+    ``auth.required(fresh=...)`` does, and ``"acr": "aal2"`` a session signed
+    in with a second factor, as ``auth.required(acr=...)``. A mutation without
+    a rule is left to its resolver. A refused mutation is a GraphQL error
+    (``unauthorized``, ``invalid_token``, ``forbidden``, ``fresh_login_required``,
+    ``insufficient_user_authentication``...).
     """
 
     def __init__(self, access_control: Iterable[dict[str, Any]]):
-        self.rules: dict[str, tuple[Optional[frozenset[str]], Optional[timedelta]]] = {}
+        self.rules: dict[str, tuple[Optional[frozenset[str]], Optional[timedelta], Optional[str]]] = {}
         for rule in access_control:
             if not isinstance(rule.get("mutation"), str) or rule.get("roles") is None:
                 raise ValueError("each access_control rule needs a 'mutation' name and its 'roles'")
             fresh = auth.freshness(rule.get("fresh"))
-            self.rules.setdefault(rule["mutation"], (auth.allowed_roles(rule["roles"]), fresh))
+            acr = assurance_level(rule["acr"]) if rule.get("acr") is not None else None
+            self.rules.setdefault(rule["mutation"], (auth.allowed_roles(rule["roles"]), fresh, acr))
 
     def resolve(self, next_: Callable[..., Any], root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         if info.operation.operation is OperationType.MUTATION and info.path.prev is None:
-            roles, fresh = self.rules.get(info.field_name, (None, None))
-            if roles is not None and (fresh is not None or Roles.IS_AUTHENTICATED_ANONYMOUSLY not in roles):
+            roles, fresh, acr = self.rules.get(info.field_name, (None, None, None))
+            stricter = fresh is not None or acr is not None
+            if roles is not None and (stricter or Roles.IS_AUTHENTICATED_ANONYMOUSLY not in roles):
                 # A user who must change their password may only do that.
-                identity = _caller(password_change_ok=info.field_name == "update_password")
+                enrolment = info.field_name in ENROLMENT_MUTATIONS
+                identity = _caller(password_change_ok=info.field_name == "update_password", mfa_enrolment=enrolment)
                 named = roles - {Roles.IS_AUTHENTICATED_FULLY, Roles.IS_AUTHENTICATED_ANONYMOUSLY}
                 if named == roles and identity.role not in roles:
                     raise Forbidden()
-                auth.authorize(identity, None, False, fresh)
+                auth.authorize(identity, None, False, fresh, acr, enrolment)
         return next_(root, info, **args)

@@ -12,9 +12,11 @@ event happens; a receiver that raises is logged and does not change the answer.
   ``refresh_reuse``, ``idle`` or ``session_limit``
 - ``password_changed(user)``
 - ``mfa_enrolled(user, method)``, ``mfa_removed(user, method)``: a second
-  factor (``totp``, ``passkey``) added or removed
-- ``mfa_failed(user, method, reason)``: a second factor refused (a passkey
-  whose counter went backwards: reason ``cloned_authenticator``)
+  factor (``totp``, ``passkey``) added or removed (also by ``mfa-reset``)
+- ``mfa_failed(user, method, reason)``: a second factor refused (a wrong
+  ``totp`` or ``recovery_code``: reason ``bad_code``; a passkey whose counter
+  went backwards: reason ``cloned_authenticator``)
+- ``recovery_code_used(user, remaining)``: a recovery code was spent
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ password_changed = _signals.signal("password-changed")
 mfa_enrolled = _signals.signal("mfa-enrolled")
 mfa_removed = _signals.signal("mfa-removed")
 mfa_failed = _signals.signal("mfa-failed")
+recovery_code_used = _signals.signal("recovery-code-used")
 
 
 def every() -> list[NamedSignal]:
@@ -65,6 +68,7 @@ __all__ = [
     "mfa_failed",
     "mfa_removed",
     "password_changed",
+    "recovery_code_used",
     "sessions_ended",
     "user_logged_in",
     "user_logged_out",

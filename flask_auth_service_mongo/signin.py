@@ -12,7 +12,7 @@ takes plain values and returns a plain result (``records``) or raises an
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import NoReturn, Optional
+from typing import Callable, NoReturn, Optional
 
 from bson import ObjectId
 
@@ -88,7 +88,9 @@ def open_session(user: User, client: Client, amr: tuple[str, ...] = PASSWORD_ONL
             throttle.reset(user.username, client.ip or "")
         for policy in state.policies:
             policy.opened(user.pk, now)
-    pair = issue_pair(user.pk, session_id, expires_at, refresh.token, role_name, bool(user.change_password), now)
+    pair = issue_pair(
+        user.pk, session_id, expires_at, refresh.token, role_name, bool(user.change_password), now, amr, acr
+    )
     signals.send(signals.user_logged_in, user=user, session_id=session_id)
     return pair
 
@@ -106,11 +108,14 @@ def issue_pair(
     role: Optional[str],
     change_password: bool,
     now: datetime,
+    amr: tuple[str, ...] = PASSWORD_ONLY,
+    acr: str = "aal1",
 ) -> TokenPair:
-    """A new access token for the session, beside ``refresh_token``."""
+    """A new access token for the session, beside ``refresh_token``; it
+    carries how the session was authenticated (``amr``, ``acr``)."""
     state = get_state()
     access_expiry = min(now + timedelta(minutes=state.settings.token_expire_minutes), session_expires_at)
-    access = state.tokens.issue(ACCESS, str(user_id), session_id, epoch(access_expiry), epoch(now))
+    access = state.tokens.issue(ACCESS, str(user_id), session_id, epoch(access_expiry), epoch(now), amr=amr, acr=acr)
     return TokenPair(
         access.token, refresh_token, session_id, now, access_expiry, session_expires_at, role, change_password
     )
@@ -133,7 +138,8 @@ def refresh(refresh_token: str) -> TokenPair:
         if session is None:
             _refuse_refresh(session_id, user_id, claims["jti"], now, cutoff)
     role, change_password = session.get("role"), bool(session.get("change_password"))
-    return issue_pair(user_id, session_id, expires_at, new_refresh.token, role, change_password, now)
+    amr, acr = tuple(session.get("amr") or PASSWORD_ONLY), session.get("acr") or "aal1"
+    return issue_pair(user_id, session_id, expires_at, new_refresh.token, role, change_password, now, amr, acr)
 
 
 def _refuse_refresh(
@@ -186,9 +192,17 @@ def revoke_session(user_id: ObjectId, session_id: str) -> None:
             raise NotFound()
 
 
-def reauthenticate(user_id: ObjectId, session_id: str, password: str, client: Client) -> None:
+def reauthenticate(
+    user_id: ObjectId,
+    session_id: str,
+    password: str,
+    client: Client,
+    second_factor: Optional[Callable[[User], Optional[tuple[str, ...]]]] = None,
+) -> None:
     """Check the password again (counted like a login) and mark the session
-    freshly authenticated; BadCredentials when it is wrong."""
+    freshly authenticated; BadCredentials when it is wrong. ``second_factor``
+    then checks a second factor (``mfa.reauthentication_factor``): the
+    ``amr`` it returns makes the session aal2 (None: the password alone)."""
     settings = get_state().settings
     with unavailable_on_error():
         user = User.find_active(user_id)
@@ -198,8 +212,10 @@ def reauthenticate(user_id: ObjectId, session_id: str, password: str, client: Cl
         if not check_password(password, user.password, settings.bcrypt_rounds):
             signals.send(signals.login_failed, username=user.username, reason="bad_credentials")
             raise BadCredentials()
+        amr = second_factor(user) if second_factor is not None else None
         throttle.reset(user.username, client.ip or "")
-        if not get_state().store.mark_authenticated(session_id, user_id, utcnow()):
+        acr = "aal2" if amr is not None else None
+        if not get_state().store.mark_authenticated(session_id, user_id, utcnow(), amr, acr):
             raise Unauthorized()
 
 

@@ -256,12 +256,36 @@ class SessionStore:
         return self.sessions.find_one({"_id": session_id, "user": user_id})
 
     def mark_authenticated(
-        self, session_id: str, user_id: ObjectId, now: datetime, amr: Optional[tuple[str, ...]] = None
+        self,
+        session_id: str,
+        user_id: ObjectId,
+        now: datetime,
+        amr: Optional[tuple[str, ...]] = None,
+        acr: Optional[str] = None,
     ) -> bool:
-        """Record a fresh check of the user's credentials; False when the session is gone."""
+        """Record a fresh check of the user's credentials (with what, when
+        ``amr`` and ``acr`` are given); False when the session is gone."""
         fields: dict[str, Any] = {"authenticated_at": now, "last_used_at": now}
+        return self._set(session_id, user_id, now, fields, amr, acr)
+
+    def set_assurance(self, session_id: str, user_id: ObjectId, now: datetime, amr: tuple[str, ...], acr: str) -> bool:
+        """The session now stands for ``amr`` at ``acr`` (a second factor was
+        added or removed under it); False when the session is gone."""
+        return self._set(session_id, user_id, now, {}, amr, acr)
+
+    def _set(
+        self,
+        session_id: str,
+        user_id: ObjectId,
+        now: datetime,
+        fields: dict[str, Any],
+        amr: Optional[tuple[str, ...]],
+        acr: Optional[str],
+    ) -> bool:
         if amr is not None:
             fields["amr"] = list(amr)
+        if acr is not None:
+            fields["acr"] = acr
         try:
             found = self.sessions.update_one(
                 {"_id": session_id, "user": user_id, "expires_at": {"$gt": now}}, {"$set": fields}

@@ -6,7 +6,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import jwt
 from bson import ObjectId
@@ -42,9 +42,31 @@ class TokenCodec:
         self._cache: dict[str, dict[str, Any]] = {}
         self._evict_lock = threading.Lock()
 
-    def issue(self, kind: str, user_id: str, session_id: str, expires_at: int, now: int) -> IssuedToken:
+    def issue(
+        self,
+        kind: str,
+        user_id: str,
+        session_id: str,
+        expires_at: int,
+        now: int,
+        amr: Optional[Sequence[str]] = None,
+        acr: Optional[str] = None,
+    ) -> IssuedToken:
+        """A signed token; ``amr`` (RFC 8176) and ``acr`` say how its session
+        was authenticated (access tokens carry them)."""
         jti = uuid.uuid4().hex
-        claims = {"sub": user_id, "sid": session_id, "jti": jti, "type": kind, "iat": now, "exp": expires_at}
+        claims: dict[str, Any] = {
+            "sub": user_id,
+            "sid": session_id,
+            "jti": jti,
+            "type": kind,
+            "iat": now,
+            "exp": expires_at,
+        }
+        if amr is not None:
+            claims["amr"] = list(amr)
+        if acr is not None:
+            claims["acr"] = acr
         keys = self._keys
         token = jwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers={"kid": keys.kid})
         return IssuedToken(token, jti, expires_at)

@@ -28,7 +28,7 @@ from wire_server import HTTP_TIMEOUT_SECONDS, ROOT, AppProcess
 
 DOCS = ROOT / "docs"
 #: The pages whose runnable examples are run, each against its own app.
-PAGES = ["quickstart.rst", "sessions.rst", "graphql.rst"]
+PAGES = ["quickstart.rst", "sessions.rst", "graphql.rst", "mfa.rst"]
 DEMO_PASSWORD = "demo-password"
 MARKER = "@@docs-step@@"
 BASH = shutil.which("bash")

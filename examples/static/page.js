@@ -15,6 +15,9 @@ const MESSAGES = {
   password_too_long: "The new password is too long.",
   same_password: "The new password must differ from the current one.",
   csrf_failed: "Your session could not be verified. Please sign in again.",
+  bad_code: "That code is not right. Try the current one.",
+  fresh_login_required: "Sign in again to change your two-step settings.",
+  unauthorized: "Your sign-in expired. Please start again.",
   service_unavailable: "The service is unavailable. Try again shortly.",
   fresh_login_required: "For your security, sign in again before creating a token.",
 };
@@ -40,7 +43,7 @@ async function call(method, path, body, retry = true) {
     return { status: 0, body: {} };
   }
   const data = await response.json().catch(() => ({}));
-  if (response.status === 401 && retry && path !== "/login" && path !== "/refresh") {
+  if (response.status === 401 && retry && !path.startsWith("/login") && path !== "/refresh") {
     const refreshed = await call("POST", "/refresh", {}, false);
     if (refreshed.status === 200) return call(method, path, body, false);
   }
@@ -68,6 +71,17 @@ function showSignedOut(text) {
   $("password").value = "";
   $("new-token").hidden = true;
   $("new-token-value").value = "";
+  showLoginStep(false);
+}
+
+// Between the password and the code: the mfa_token lives in this variable only.
+let mfaToken = null;
+
+function showLoginStep(code) {
+  $("login-form").hidden = code;
+  $("mfa-form").hidden = !code;
+  document.body.dataset.step = code ? "code" : "password";
+  if (code) $("mfa-code").focus();
 }
 
 async function showSignedIn() {
@@ -79,7 +93,7 @@ async function showSignedIn() {
   $("signed-out").hidden = true;
   $("signed-in").hidden = false;
   document.body.dataset.state = "signed-in";
-  await loadSessions();
+  await Promise.all([loadSessions(), loadMfa()]);
   await loadTokens();
   await loadActivity();
 }
@@ -305,11 +319,94 @@ async function signIn(event) {
   if (answer.status !== 200) return showError("login-error", say(answer.body.message));
   notify("");
   $("password").value = "";
+  if (answer.body.message === "mfa_required") {
+    mfaToken = answer.body.data.mfa_token;
+    $("mfa-code").value = "";
+    return showLoginStep(true);
+  }
+  await signedInWithCookies();
+}
+
+async function signedInWithCookies() {
   if (!csrfToken()) {
     // Secure cookies over plain HTTP on a host other than localhost.
     return showError("login-error", "This browser refused the session cookies: use HTTPS or http://localhost.");
   }
   await showSignedIn();
+}
+
+async function verifyCode(event) {
+  event.preventDefault();
+  showError("mfa-error", "");
+  const value = $("mfa-code").value.trim();
+  const body = /^[0-9]{6}$/.test(value) ? { mfa_token: mfaToken, code: value }
+    : { mfa_token: mfaToken, recovery_code: value };
+  $("mfa-button").disabled = true;
+  const answer = await call("POST", "/login/mfa", body);
+  $("mfa-button").disabled = false;
+  if (answer.status === 401) {
+    mfaToken = null;
+    showLoginStep(false);
+    return showError("login-error", say("unauthorized"));
+  }
+  if (answer.status !== 200) return showError("mfa-error", say(answer.body.message));
+  mfaToken = null;
+  $("mfa-code").value = "";
+  await signedInWithCookies();
+}
+
+// The two-step card: off, scanning, showing the recovery codes once, on.
+function showMfa(step) {
+  for (const id of ["mfa-off", "mfa-scan", "mfa-codes", "mfa-on"]) $(id).hidden = id !== "mfa-" + step;
+  $("mfa-card").dataset.step = step;
+  showError("mfa-card-error", "");
+}
+
+async function loadMfa() {
+  const answer = await call("GET", "/mfa");
+  if (answer.status === 200) showMfa(answer.body.data.methods.includes("totp") ? "on" : "off");
+}
+
+async function beginMfa() {
+  const answer = await call("POST", "/mfa/totp", {});
+  if (answer.status !== 200) return showError("mfa-card-error", say(answer.body.message));
+  const svg = new DOMParser().parseFromString(answer.body.data.qr_svg, "image/svg+xml").documentElement;
+  $("mfa-qr").replaceChildren(document.importNode(svg, true));
+  $("mfa-secret").textContent = answer.body.data.secret;
+  $("mfa-confirm-code").value = "";
+  showMfa("scan");
+}
+
+async function confirmMfa(event) {
+  event.preventDefault();
+  const answer = await call("POST", "/mfa/totp/confirm", { code: $("mfa-confirm-code").value.trim() });
+  if (answer.status !== 200) return showError("mfa-card-error", say(answer.body.message));
+  $("mfa-qr").replaceChildren();
+  $("mfa-secret").textContent = "";
+  $("recovery-codes").replaceChildren(...answer.body.data.recovery_codes.map((code) => {
+    const item = document.createElement("li");
+    item.textContent = code;
+    return item;
+  }));
+  showMfa("codes");
+}
+
+async function codesSaved() {
+  $("recovery-codes").replaceChildren();
+  showMfa("on");
+  notify("Two-step sign-in is on. Your other sessions were signed out.");
+  await loadSessions();
+}
+
+async function disableMfa(event) {
+  event.preventDefault();
+  const value = $("mfa-disable-code").value.trim();
+  const body = /^[0-9]{6}$/.test(value) ? { code: value } : { recovery_code: value };
+  const answer = await call("POST", "/mfa/disable", body);
+  if (answer.status !== 200) return showError("mfa-card-error", say(answer.body.message));
+  $("mfa-disable-code").value = "";
+  showMfa("off");
+  notify("Two-step sign-in is off.");
 }
 
 async function signOut() {
@@ -348,6 +445,11 @@ async function changePassword(event) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("login-form").addEventListener("submit", signIn);
+  $("mfa-form").addEventListener("submit", verifyCode);
+  $("mfa-begin").addEventListener("click", beginMfa);
+  $("mfa-scan").addEventListener("submit", confirmMfa);
+  $("codes-saved").addEventListener("click", codesSaved);
+  $("mfa-on").addEventListener("submit", disableMfa);
   $("password-form").addEventListener("submit", changePassword);
   $("token-form").addEventListener("submit", createToken);
   $("sign-out").addEventListener("click", signOut);
