@@ -9,7 +9,8 @@ event happens; a receiver that raises is logged and does not change the answer.
 - ``user_logged_out(user, session_id)``
 - ``sessions_ended(user_id, session_ids, reason)``: ``logout_all``, ``revoked``,
   ``password_changed``, ``password_reset``, ``deactivated``, ``deleted``,
-  ``refresh_reuse``, ``idle`` or ``session_limit``
+  ``refresh_reuse``, ``idle``, ``session_limit``, ``mfa_enrolled`` or
+  ``mfa_removed`` (a second factor added or removed: the other sessions end)
 - ``password_changed(user)``
 - ``mfa_enrolled(user, method)``, ``mfa_removed(user, method)``: a second
   factor (``totp``, ``passkey``) added or removed (also by ``mfa-reset``)
