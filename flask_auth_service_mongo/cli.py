@@ -93,14 +93,19 @@ def user_new(role_name: str, username: str, password: str | None, email: str | N
     click.echo(f"user {username!r} created with role {role_name!r}")
 
 
+def _existing_user(username: str) -> User:
+    user = User.find_by_username(username)
+    if user is None:
+        fail(f"user {username!r} does not exist")
+    return user
+
+
 @group.command("logout-user")
 @click.option("-u", "--username", required=True)
 def logout_user(username: str) -> None:
     """End every session of a user."""
     with _command_errors():
-        user = User.find_by_username(username)
-        if user is None:
-            fail(f"user {username!r} does not exist")
+        user = _existing_user(username)
         ended = signin.logout_all(user.pk)
     click.echo(f"{ended} session(s) of {user.username!r} ended")
 
@@ -129,9 +134,7 @@ def token_new(username: str, name: str, scopes: tuple[str, ...], days: int) -> N
 def mfa_reset(username: str) -> None:
     """Remove a user's second factors (a lost phone) and end its sessions."""
     with _command_errors():
-        user = User.find_by_username(username)
-        if user is None:
-            fail(f"user {username!r} does not exist")
+        user = _existing_user(username)
         removed = mfa.reset(user)
     if not removed:
         click.echo(f"{user.username!r} had no second factor; its sessions ended")
