@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import mongoengine
 import pyotp
 from conftest import bearer
 
@@ -16,8 +15,7 @@ STEP = 30
 
 def database(app):
     """The app's database, as the tests read it."""
-    state = get_state(app)
-    return getattr(state, "database", None) or mongoengine.get_db()
+    return get_state(app).database
 
 
 class Authenticator:
