@@ -63,6 +63,12 @@ LABELS = [
     "POST /passkeys/register/finish",
     "POST /passkeys/login/begin",
     "POST /passkeys/login/finish",
+    "POST /login/mfa",
+    "GET /mfa",
+    "POST /mfa/totp",
+    "POST /mfa/totp/confirm",
+    "POST /mfa/disable",
+    "POST /mfa/recovery-codes",
 ]
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 
