@@ -203,9 +203,11 @@ def _second_step(client, **factor):
 
 def test_a_changed_factor_key_fails_closed(make_app, make_user):
     authenticator, codes = _enrolled_under(make_app, make_user, "k" * 40)
+    code = authenticator.code()
     other = make_app(AUTH_FACTOR_KEY="x" * 40).test_client()
-    assert _second_step(other, code=authenticator.code()).json == {"message": "bad_code"}
+    assert _second_step(other, code=code).json == {"message": "bad_code"}
     assert _second_step(other, recovery_code=codes[0]).status_code == 200  # hashed, not encrypted
+    assert _second_step(make_app(AUTH_FACTOR_KEY="k" * 40).test_client(), code=code).status_code == 200
 
 
 def test_an_older_factor_key_still_decrypts_during_a_rotation(make_app, make_user):
@@ -220,3 +222,26 @@ def test_a_bad_factor_key_is_refused_at_start_up(make_app, value):
 
     with pytest.raises(ConfigError, match="AUTH_FACTOR_KEY"):
         make_app(AUTH_FACTOR_KEY=value)
+
+
+def _ed25519_pem():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return (
+        ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+
+
+def test_with_an_asymmetric_key_the_factor_key_derives_from_the_private_key(make_app, make_user):
+    pem = _ed25519_pem()
+    client = make_app(AUTH_ALGORITHM="EdDSA", AUTH_PRIVATE_KEY=pem).test_client()
+    make_user()
+    token = client.post("/admin/login", json={"username": "alice", "password": "correct horse"}).json["data"]
+    authenticator, _ = enrol(client, token["access_token"])
+    code = authenticator.code()
+    other = make_app(AUTH_ALGORITHM="EdDSA", AUTH_PRIVATE_KEY=_ed25519_pem()).test_client()
+    assert _second_step(other, code=code).json == {"message": "bad_code"}  # another key cannot read it
+    assert _second_step(client, code=code).status_code == 200  # the code was not spent: the key was the matter
