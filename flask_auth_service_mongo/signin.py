@@ -96,7 +96,9 @@ def open_session(user: User, client: Client, amr: tuple[str, ...] = PASSWORD_ONL
 
 
 def login(username: str, password: str, roles: Optional[frozenset[str]], client: Client) -> TokenPair:
-    """Check the password and open a session (no second factor)."""
+    """Check the password and open a session, whatever second factor the user
+    has: for tools that sign in with the password alone. ``api_rest.login``
+    goes through ``mfa.login``, which stops at the second factor."""
     return open_session(verify_credentials(username, password, roles, client), client)
 
 
