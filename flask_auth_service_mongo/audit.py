@@ -44,8 +44,8 @@ def _mfa_removed(app: Flask, user: Any, method: str, **kwargs: Any) -> None:
     log.warning("second factor %s removed for user %s (from %s)", method, user.pk, _origin())
 
 
-def _mfa_failed(app: Flask, user: Any, method: str, **kwargs: Any) -> None:
-    log.warning("wrong %s code for user %s from %s", method, user.pk, _origin())
+def _mfa_failed(app: Flask, user: Any, method: str, reason: str = "bad_code", **kwargs: Any) -> None:
+    log.warning("second factor %s refused (%s) for user %s from %s", method, reason, user.pk, _origin())
 
 
 def _recovery_code_used(app: Flask, user: Any, remaining: int, **kwargs: Any) -> None:

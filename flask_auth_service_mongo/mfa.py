@@ -112,7 +112,7 @@ def check_second_factor(user: User, method: Method, value: Any, client: Client) 
     with unavailable_on_error():
         if method.verify(user, value, client):
             return
-    signals.send(signals.mfa_failed, user=user, method=method.name)
+    signals.send(signals.mfa_failed, user=user, method=method.name, reason="bad_code")
     raise BadCode()
 
 
@@ -171,7 +171,7 @@ def confirm_totp(user: User, session_id: str, code: Any, client: Client) -> list
         throttle.take_attempt(account, ip, purpose=CODE_PURPOSE)
         factors, now = store(), utcnow()
         if not isinstance(code, str) or not factors.confirm_totp(user.pk, code, now):
-            signals.send(signals.mfa_failed, user=user, method=TOTP)
+            signals.send(signals.mfa_failed, user=user, method=TOTP, reason="bad_code")
             raise BadCode()
         throttle.reset(account, ip, purpose=CODE_PURPOSE)
         codes = factors.new_recovery_codes(user.pk, now)

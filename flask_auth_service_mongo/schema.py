@@ -46,9 +46,8 @@ def _caller(
     session confined to enrolling a second factor.
     """
     identity = auth.authenticate()
-    auth.authorize(
-        identity, auth.allowed_roles(roles), False if password_change_ok else None, None, None, mfa_enrolment
-    )
+    required_change = False if password_change_ok else None
+    auth.authorize(identity, auth.allowed_roles(roles), required_change, mfa_enrolment=mfa_enrolment)
     return identity
 
 
@@ -485,5 +484,5 @@ class MutationMiddleware:
                 named = roles - {Roles.IS_AUTHENTICATED_FULLY, Roles.IS_AUTHENTICATED_ANONYMOUSLY}
                 if named == roles and identity.role not in roles:
                     raise Forbidden()
-                auth.authorize(identity, None, False, fresh, acr, enrolment)
+                auth.authorize(identity, None, False, fresh, acr=acr, mfa_enrolment=enrolment)
         return next_(root, info, **args)
