@@ -478,9 +478,9 @@ DECLARED: tuple[Key, ...] = (
         "AUTH_FACTOR_KEY",
         None,
         parse_secrets,
-        "the secret (or a list, newest first) that encrypts TOTP secrets at rest; set it in production, else a "
-        "key derived from the signing key is used and a signing key rotation locks the factors out",
-        shown="derived from the signing key",
+        "the secret (or a list, newest first) that encrypts TOTP secrets at rest; set it in production, else "
+        "keys derived from the signing material are used (see the second factor guide)",
+        shown="derived from the signing material",
     ),
 )
 #: key -> (default, parser), for the keys parsed here.
