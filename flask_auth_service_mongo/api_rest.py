@@ -24,6 +24,7 @@ from .auth import (
     account_caller,
     allowed_roles,
     answers_refusals,
+    authenticate,
     authenticate_session,
     current_user,
     refusal_response,
