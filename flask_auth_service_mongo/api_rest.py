@@ -410,9 +410,13 @@ def passkey_register_finish() -> Response:
 @not_cached
 @answers_refusals
 def passkey_login_begin() -> Response:
-    """Options to sign in with any passkey of this site, without a username."""
+    """Options to sign in with any passkey of this site, without a username;
+    with body ``{"mfa_token"}`` (a login's first step), options for that
+    user's passkeys, the second factor of ``login_mfa``."""
+    mfa_token = read_json_fields(("mfa_token",)).get("mfa_token") if request.content_length else None
+    user = mfa.challenged_user(mfa_token, "passkey") if mfa_token is not None else None
     with unavailable_on_error():
-        options = passkey_store.authentication_options()
+        options = passkey_store.authentication_options(user)
     return {"message": "ok", "data": options}, 200
 
 

@@ -17,6 +17,7 @@ from . import (
     events,
     factors,
     mail,
+    mfa,
     mirror,
     models,
     passkeys,
@@ -62,6 +63,9 @@ class AuthService:
         mailer = mail.Mailer(app, settings.mail_sender) if settings.reset_url or settings.email_confirm_url else None
         app.extensions[EXTENSION_KEY] = State(settings, tokens, db, store, session_policies, mailer)
         propagation.connect()
+        mfa.register_method(
+            mfa.Method("passkey", "passkey", ("hwk",), passkeys.verify_second_factor, passkeys.has_passkeys, dict)
+        )
         audit.connect()
         events.connect()
         with app.app_context():

@@ -276,6 +276,17 @@ def reauthentication_factor(
     return check
 
 
+def challenged_user(mfa_token: Any, method: str) -> User:
+    """The active user an ``mfa_token`` (not spent here) may prove ``method``
+    for; Unauthorized for a dead token or another method."""
+    with unavailable_on_error():
+        challenge = store().find_challenge(mfa_token, utcnow())
+        user = User.find_active(challenge.user_id) if challenge is not None and method in challenge.methods else None
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
 def finish_login(mfa_token: str, field: str, value: Any, roles: Optional[frozenset[str]], client: Client) -> TokenPair:
     """The second step of a login: the session, ``amr`` ``["pwd", <method's>]``
     at ``aal2``, once ``value`` proves the method of the body ``field``.

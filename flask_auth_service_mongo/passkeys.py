@@ -266,8 +266,21 @@ def _passkey(document: RawDocument) -> Passkey:
 
 
 def has_passkeys(user_id: ObjectId) -> bool:
-    """Whether the user has a passkey (a second factor it can use)."""
+    """Whether the user can use a passkey as its second factor (passkeys are
+    on, and it has one)."""
+    if not get_state().settings.webauthn_rp_id:
+        return False
     return _passkeys().count_documents({"user": user_id}, limit=1) == 1
+
+
+def verify_second_factor(user: User, credential: Any, client: Any) -> bool:
+    """Whether ``credential`` is an assertion of one of ``user``'s passkeys,
+    signed over a second-factor challenge (``mfa.Method``'s ``verify``)."""
+    try:
+        verify_assertion(credential, user)
+    except BadCredentials:
+        return False
+    return True
 
 
 def list_passkeys(user_id: ObjectId) -> list[Passkey]:

@@ -53,6 +53,7 @@ def passkeys(driver) -> list:
 def sign_in_with_password(driver, url: str) -> None:
     driver.get(url + "/")
     wait(driver, lambda d: state(d) == "signed-out", "the sign-in form")
+    driver.find_element("id", "username").clear()
     driver.find_element("id", "username").send_keys("alice")
     driver.find_element("id", "password").send_keys(PASSWORD)
     driver.find_element("id", "login-button").click()
@@ -99,3 +100,24 @@ def test_an_authenticator_without_user_verification_is_refused(site, tmp_path):
         wait(driver, lambda d: d.find_element("id", "passkey-error").is_displayed(), "the refusal")
         assert not passkeys(driver)
         assert stored_passkeys(app) == 0
+
+
+def test_a_passkey_serves_as_the_second_step_of_a_password_login(site, tmp_path):
+    app, url = site
+    with chromium(tmp_path) as driver:
+        virtual_authenticator(driver)
+        sign_in_with_password(driver, url)
+        driver.find_element("id", "add-passkey").click()
+        wait(driver, lambda d: len(passkeys(d)) == 1, "the new passkey in the list")
+        driver.find_element("id", "sign-out").click()
+        wait(driver, lambda d: state(d) == "signed-out", "signed out")
+        driver.find_element("id", "username").clear()
+        driver.find_element("id", "username").send_keys("alice")
+        driver.find_element("id", "password").send_keys(PASSWORD)
+        driver.find_element("id", "login-button").click()
+        wait(driver, lambda d: d.find_element("id", "mfa-passkey").is_displayed(), "the passkey offered as second step")
+        driver.find_element("id", "mfa-passkey").click()
+        wait(driver, lambda d: state(d) == "signed-in", "signed in with password and passkey")
+        with app.app_context():
+            session = get_state().store.sessions.find_one({}, sort=[("created_at", -1)])
+        assert (session["amr"], session["acr"]) == (["pwd", "hwk"], "aal2")

@@ -5,7 +5,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from conftest import bearer
+from conftest import PASSWORD, bearer
 from freezegun import freeze_time
 from soft_authenticator import SoftAuthenticator, b64
 
@@ -237,3 +237,58 @@ def test_a_passkey_sign_in_gives_back_no_login_slots(app, client, token):
         assert finish(client, authenticator.get(sign_in_options(client)))[0] == 200
         # The account-wide failures stay counted: the owner's passkey took no slot.
         assert sorted((c["_id"], c["count"]) for c in counters.find()) == before
+
+
+def password_step(client):
+    response = client.post("/admin/login", json={"username": "alice", "password": PASSWORD})
+    assert response.json["message"] == "mfa_required", response.json
+    return response.json["data"]
+
+
+def second_factor_options(client, mfa_token):
+    response = client.post("/admin/passkeys/login/begin", json={"mfa_token": mfa_token})
+    assert response.status_code == 200, response.json
+    return response.json["data"]
+
+
+def test_a_passkey_is_a_second_factor_after_the_password(app, client, token):
+    authenticator = SoftAuthenticator()
+    register(client, token, authenticator)
+    step = password_step(client)
+    assert "passkey" in step["methods"]
+    options = second_factor_options(client, step["mfa_token"])
+    assert [c["id"] for c in options["allowCredentials"]] == [b64(authenticator.credential_id)]
+    answer = client.post(
+        "/admin/login/mfa", json={"mfa_token": step["mfa_token"], "passkey": authenticator.get(options)}
+    )
+    assert answer.status_code == 200, answer.json
+    with app.app_context():
+        session = get_state().store.sessions.find_one({}, sort=[("created_at", -1)])
+        assert (session["amr"], session["acr"]) == (["pwd", "hwk"], "aal2")
+
+
+def test_a_sign_in_challenge_does_not_serve_as_a_second_factor(client, token):
+    authenticator = SoftAuthenticator()
+    register(client, token, authenticator)
+    step = password_step(client)
+    answer = client.post(
+        "/admin/login/mfa", json={"mfa_token": step["mfa_token"], "passkey": authenticator.get(sign_in_options(client))}
+    )
+    assert (answer.status_code, answer.json) == (400, {"message": "bad_code"})
+
+
+def test_another_users_passkey_is_no_second_factor(client, token, make_user, login):
+    make_user(username="bob")
+    bob_token = login(username="bob")["token"]
+    bobs = SoftAuthenticator()
+    register(client, bob_token, bobs)
+    register(client, token, SoftAuthenticator())
+    step = password_step(client)
+    options = second_factor_options(client, step["mfa_token"])
+    answer = client.post("/admin/login/mfa", json={"mfa_token": step["mfa_token"], "passkey": bobs.get(options)})
+    assert (answer.status_code, answer.json) == (400, {"message": "bad_code"})
+
+
+def test_second_factor_options_need_a_live_mfa_token(client, token):
+    response = client.post("/admin/passkeys/login/begin", json={"mfa_token": "not-a-token"})
+    assert (response.status_code, response.json) == (401, {"message": "unauthorized"})

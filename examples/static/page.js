@@ -76,6 +76,7 @@ function showSignedOut(text) {
 
 // Between the password and the code: the mfa_token lives in this variable only.
 let mfaToken = null;
+let mfaMethods = [];
 
 function showLoginStep(code) {
   $("login-form").hidden = code;
@@ -321,6 +322,7 @@ async function signIn(event) {
   $("password").value = "";
   if (answer.body.message === "mfa_required") {
     mfaToken = answer.body.data.mfa_token;
+    mfaMethods = answer.body.data.methods;
     $("mfa-code").value = "";
     return showLoginStep(true);
   }

@@ -30,6 +30,24 @@ async function passkeySignIn() {
   await showSignedIn();
 }
 
+// The second step of a password login, with a passkey instead of a code.
+async function passkeySecondFactor() {
+  showError("mfa-error", "");
+  const begin = await call("POST", "/passkeys/login/begin", { mfa_token: mfaToken }, false);
+  if (begin.status !== 200) return showError("mfa-error", say(begin.body.message));
+  let credential;
+  try {
+    const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(begin.body.data);
+    credential = await navigator.credentials.get({ publicKey });
+  } catch (error) {
+    return showError("mfa-error", "No passkey was used.");
+  }
+  const answer = await call("POST", "/login/mfa", { mfa_token: mfaToken, passkey: credential.toJSON() }, false);
+  if (answer.status !== 200) return showError("mfa-error", say(answer.body.message));
+  mfaToken = null;
+  await signedInWithCookies();
+}
+
 async function addPasskey(event) {
   event.preventDefault();
   showError("passkey-error", "");
@@ -95,6 +113,11 @@ document.addEventListener("DOMContentLoaded", () => {
     return;
   }
   $("passkey-sign-in").addEventListener("click", passkeySignIn);
+  $("mfa-passkey").addEventListener("click", passkeySecondFactor);
+  // Offer the passkey on the second step when the password step says the user has one.
+  new MutationObserver(() => {
+    $("mfa-passkey").hidden = $("mfa-form").hidden || !mfaMethods.includes("passkey");
+  }).observe($("mfa-form"), { attributes: true, attributeFilter: ["hidden"] });
   $("passkey-form").addEventListener("submit", addPasskey);
   // page.js marks the body signed-in once the account is shown.
   new MutationObserver(() => {
