@@ -24,10 +24,10 @@ from bson import ObjectId
 from flask import Flask, current_app
 from pymongo.errors import PyMongoError
 
-from . import emails, signals, throttle
+from . import emails, factors, mfa, signals, throttle
 from .clock import utcnow
 from .database import unavailable_on_error
-from .errors import InvalidLinkToken, NotFound, PolicyError, Unauthorized
+from .errors import InvalidLinkToken, NotFound, PolicyError, Refused, Unauthorized
 from .mail import Mailer
 from .models import User, canonical_username
 from .passwords import hash_password, validate_new_password
@@ -114,9 +114,18 @@ def _deliver(mailer: Mailer, link: Optional[emails.Link], to: str, template: str
     return True
 
 
-def check_second_factor(user: User, code: Optional[str]) -> None:
+def check_second_factor(user: User, code: Optional[str], client: Client) -> None:
     """A reset never bypasses a second factor: a user who has one must pass
-    it with ``code``. This version has no second factor, so no user is asked."""
+    it with ``code`` (a TOTP code, or a recovery code), counted per account
+    like the codes of a signed-in user. ``400 mfa_required`` without one (a
+    user whose only factor is a passkey signs in with it instead)."""
+    found = mfa.methods(user.pk)
+    if not found:
+        return
+    if code is None or factors.TOTP not in found:
+        raise Refused("mfa_required")
+    method = mfa.METHODS[factors.TOTP if code.isdigit() else factors.RECOVERY_CODE]
+    mfa.check_guarded_code(user, method, code, client)
 
 
 def reset_password(token: str, new: str, confirmed: str, code: Optional[str], client: Client) -> User:
@@ -136,7 +145,7 @@ def reset_password(token: str, new: str, confirmed: str, code: Optional[str], cl
         user = User.find_active(link.user_id) if link is not None else None
         if user is None:
             raise InvalidLinkToken()
-        check_second_factor(user, code)
+        check_second_factor(user, code, client)
         new_hash = hash_password(new, settings.bcrypt_rounds)
         if emails.spend(token, emails.RESET, utcnow()) is None:
             raise InvalidLinkToken()  # a concurrent use won

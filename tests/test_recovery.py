@@ -545,3 +545,24 @@ def test_a_personal_access_token_cannot_change_the_address(app, client, smtp, al
     )
     assert (response.status_code, response.json) == (403, {"message": "forbidden"})  # the account endpoints' answer
     assert smtp.pending() is None and emails.address_of(alice.pk) == "alice@example.test"
+
+
+def test_a_reset_never_bypasses_the_second_factor(client, smtp, alice, login):
+    from mfa_helpers import enrol
+
+    authenticator, recovery_codes = enrol(client, login()["access_token"])
+    token = reset_link_token(client, smtp)
+    assert (reset(client, token).status_code, reset(client, token).json) == (400, {"message": "mfa_required"})
+    assert reset(client, token, code="000000").json == {"message": "bad_code"}
+    assert reset(client, token, code=authenticator.code()).status_code == 200
+    assert reset(client, token, code=authenticator.code()).json == {"message": "invalid_token"}  # spent
+    answer = client.post("/admin/login", json={"username": "alice", "password": NEW_PASSWORD})
+    assert answer.json["message"] == "mfa_required"  # the factor is still asked at login
+
+
+def test_a_recovery_code_also_passes_the_reset(client, smtp, alice, login):
+    from mfa_helpers import enrol
+
+    _, recovery_codes = enrol(client, login()["access_token"])
+    token = reset_link_token(client, smtp)
+    assert reset(client, token, code=recovery_codes[0]).status_code == 200
