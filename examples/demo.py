@@ -2,7 +2,10 @@
 in more than one process (each has its own database, so logins get lost).
 
 Each process running the demo leaves its pid in a directory of the temp dir
-(``flask-auth-demo-<uid>``); a process that finds another live pid there, at
+(``flask-auth-demo-<uid>-<a digest of the working directory>``, or the one
+``FLASK_AUTH_DEMO_REGISTRY`` names: the tests use their own, so a demo
+running beside them cannot disturb them); a process that finds another live
+pid there, at
 start-up, after a fork (gunicorn ``--preload``) or at its first request,
 warns once. A pid reused by an unrelated process can give a false warning;
 nothing else does.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import os
 import secrets
 import tempfile
@@ -45,9 +49,19 @@ def seed_admin(app: Flask) -> None:
         )
 
 
+#: Names the registry directory of the demo's processes, instead of the default.
+REGISTRY_VARIABLE = "FLASK_AUTH_DEMO_REGISTRY"
+
+
 def registry() -> Path:
+    """The directory where the processes running the demo leave their pids:
+    one per user and working directory, unless ``FLASK_AUTH_DEMO_REGISTRY``
+    names another."""
+    if os.environ.get(REGISTRY_VARIABLE):
+        return Path(os.environ[REGISTRY_VARIABLE])
     uid = os.getuid() if hasattr(os, "getuid") else "user"
-    return Path(tempfile.gettempdir()) / f"flask-auth-demo-{uid}"
+    where = hashlib.sha256(str(Path.cwd().resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"flask-auth-demo-{uid}-{where}"
 
 
 def alive(pid: int) -> bool:
@@ -62,7 +76,7 @@ def alive(pid: int) -> bool:
 
 def register(pid: int) -> None:
     folder = registry()
-    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     (folder / str(pid)).touch()
 
 

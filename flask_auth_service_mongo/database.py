@@ -45,6 +45,14 @@ def open_database(uri: str, timeout_ms: int) -> Database[RawDocument]:
 _clients: dict[tuple[str, int, int], Any] = {}
 
 
+def close_clients() -> None:
+    """Close every client this process opened (their connections, and the
+    session cache threads that read through them). The apps that used them
+    are done: a test's teardown, a process shutting down."""
+    while _clients:
+        _clients.popitem()[1].close()
+
+
 def uri_database_name(uri: str) -> str:
     """The database a (validated) ``MONGODB_URI`` names."""
     address = uri[len(MOCK_SCHEME) :] if uri.startswith(MOCK_SCHEME) else uri.split("://", 1)[1]
@@ -109,7 +117,10 @@ def in_memory_client_class() -> type:
         import mongomock
         from mongomock.store import ServerStore
     except ImportError:  # pragma: no cover - depends on the environment
-        raise RuntimeError("MONGODB_URI uses mongomock://, but mongomock is not installed") from None
+        raise RuntimeError(
+            "MONGODB_URI uses mongomock://, the in-memory backend, but mongomock is not installed: "
+            "pip install 'flask-auth-service-mongo[mongomock]' (or point MONGODB_URI at a MongoDB server)"
+        ) from None
     store = ServerStore()  # type: ignore[no-untyped-call]
 
     class InMemoryClient(mongomock.MongoClient):  # type: ignore[type-arg]

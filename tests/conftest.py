@@ -4,6 +4,7 @@ server named by ``MONGODB_URI`` (each test its own database, dropped after)."""
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,11 +15,14 @@ import pytest
 from flask import jsonify
 
 from examples.app import create_app
-from flask_auth_service_mongo import api_rest, auth
+from flask_auth_service_mongo import api_rest, auth, database
 from flask_auth_service_mongo.models import Role, User
 from flask_auth_service_mongo.passwords import hash_password
 
 SERVER_URI = os.environ.get("MONGODB_URI")
+# The in-memory demos the tests start register in a directory of their own:
+# a demo the developer runs beside the tests (make run) is not one of them.
+os.environ["FLASK_AUTH_DEMO_REGISTRY"] = tempfile.mkdtemp(prefix="flask-auth-demo-tests-")
 SECRET = "s" * 48
 PASSWORD = "correct horse"
 
@@ -60,6 +64,7 @@ def db_name(server):
     name = "test_" + uuid.uuid4().hex[:12]
     yield name
     mongoengine.disconnect()
+    database.close_clients()  # each app's connections (the server caps them) and session cache thread
     if server is not None:
         server.drop_database(name)
 

@@ -117,3 +117,18 @@ def test_workers_forked_from_one_preloaded_demo_warn_too(environ):
     [warning] = [line for line in stderr.splitlines() if "more than one process" in line]
     assert f"(this one, {workers[1]}, and {workers[0]})" in warning
     assert "random key" not in warning  # the workers share the key made before the fork
+
+
+def test_a_demo_with_a_registry_of_its_own_does_not_see_the_others(environ, tmp_path):
+    # What the test suite does (conftest), so that "make run" beside it
+    # cannot change what its commands print.
+    first = spawn(DEMO, environ)
+    wait_for(first, "ready")
+    apart = spawn(DEMO, {**environ, "FLASK_AUTH_DEMO_REGISTRY": str(tmp_path / "tests")})
+    wait_for(apart, "ready")
+    apart.stdin.write("request\n")
+    apart.stdin.flush()
+    wait_for(apart, "served")
+    finish(first)
+    assert "more than one process" not in finish(apart)
+    assert (tmp_path / "tests").is_dir()
