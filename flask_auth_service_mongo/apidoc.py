@@ -11,11 +11,22 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Optional, Union
 
+from flask import has_app_context
 from flask_restx import Api, Namespace, fields
 from flask_restx.utils import merge
 
 from .bodies import MAX_FIELD_LENGTH
 from .records import CSRF_FIELD, TOKEN_ANSWER_FIELDS
+from .state import get_state
+
+#: A string field of a request body (``bodies.string_problem``'s limits).
+text = functools.partial(fields.String, min_length=1, max_length=MAX_FIELD_LENGTH)
+
+
+def _refresh_token_limit() -> Optional[int]:
+    """The longest refresh token the app's keys can have signed."""
+    return get_state().tokens.max_refresh_length if has_app_context() else None
+
 
 #: The name of the security scheme guarded operations require.
 SCHEME = "Bearer"
@@ -100,33 +111,39 @@ class Docs:
         self.login_body = api.model(
             "AuthLogin",
             {
-                "username": fields.String(required=True, max_length=MAX_FIELD_LENGTH),
-                "password": fields.String(required=True, max_length=MAX_FIELD_LENGTH),
+                "username": text(required=True),
+                "password": text(required=True),
             },
         )
-        code = fields.String(description="The 6-digit code of the authenticator app", max_length=MAX_FIELD_LENGTH)
-        recovery_code = fields.String(description="Or a recovery code (single use)", max_length=MAX_FIELD_LENGTH)
+        code = text(description="The 6-digit code of the authenticator app")
+        recovery_code = text(description="Or a recovery code (single use)")
         self.reauthenticate_body = api.model(
             "AuthReauthenticate",
             {
-                "password": fields.String(required=True, max_length=MAX_FIELD_LENGTH),
-                "code": fields.String(description="Users with a second factor: its code (or recovery_code)"),
+                "password": text(required=True),
+                "code": text(description="Users with a second factor: its code (or recovery_code)"),
                 "recovery_code": recovery_code,
             },
         )
         self.login_mfa_body = api.model(
             "AuthLoginMfa",
             {
-                "mfa_token": fields.String(required=True, description="From the mfa_required answer of login"),
+                "mfa_token": text(required=True, description="From the mfa_required answer of login"),
                 "code": code,
                 "recovery_code": recovery_code,
             },
         )
         self.refresh_body = api.model(
-            "AuthRefresh", {"refresh_token": fields.String(required=True, description="From the last answer")}
+            "AuthRefresh",
+            {
+                "refresh_token": fields.String(
+                    description="From the last answer (none with the refresh cookie)",
+                    min_length=1,
+                    max_length=_refresh_token_limit,
+                )
+            },
         )
         kinds = {str: fields.String, int: fields.Integer, bool: fields.Boolean}
-        text = functools.partial(fields.String, max_length=MAX_FIELD_LENGTH)
         self.forgot_body = api.model(
             "AuthForgotPassword", {"email": text(description="Either this"), "username": text(description="or this")}
         )
@@ -149,9 +166,12 @@ class Docs:
             "AuthTokenPair", {"message": fields.String(example="ok"), "data": fields.Nested(data)}
         )
 
-    def _operation(self, view: Callable[..., Any], body: Any, responses: dict[str, Any]) -> Callable[..., Any]:
+    def _operation(
+        self, view: Callable[..., Any], body: Any, responses: dict[str, Any], body_required: bool = True
+    ) -> Callable[..., Any]:
         """``view`` documented through restx's ``doc``: its body and answers."""
-        return self.api.doc(expect=[body], responses=responses)(view)  # type: ignore[no-any-return]  # untyped restx
+        params = {} if body_required else {"payload": {"required": False}}
+        return self.api.doc(expect=[body], responses=responses, params=params)(view)  # type: ignore[no-any-return]
 
     def login(self, view: Callable[..., Any]) -> Callable[..., Any]:
         """Document a login operation (``api_rest.login``)."""
@@ -191,6 +211,7 @@ class Docs:
                 "401": ("Invalid, expired or already spent refresh token", self.error),
                 "503": (UNAVAILABLE, self.error),
             },
+            body_required=False,  # the refresh cookie sends none
         )
 
     def reauthenticate(self, view: Callable[..., Any]) -> Callable[..., Any]:

@@ -12,13 +12,14 @@ import functools
 import inspect
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Optional, Union
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 from bson import ObjectId
 from flask import Flask, current_app, g
 from flask import Response as FlaskResponse
 
-from . import personal_tokens, signin, transport
+from . import metrics, personal_tokens, signin, transport
 from .apidoc import mark_guarded
 from .clock import utcnow
 from .database import unavailable_on_error
@@ -49,6 +50,7 @@ Freshness = Union[None, int, timedelta]
 ViewFunc = Callable[..., Any]
 _IDENTITY = "_flask_auth_service_mongo_identity"
 _REFUSAL = "_flask_auth_service_mongo_refusal"
+EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Identity:
     scopes: frozenset[str] = frozenset()
     record: Optional[SessionRecord] = field(default=None, repr=False)
     user: Optional[User] = field(default=None, repr=False)  # loaded on demand (at once without sessions)
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False)  # of the access token (none for a PAT)
 
 
 def allowed_roles(role: RoleSpec) -> Optional[frozenset[str]]:
@@ -100,13 +103,15 @@ def identify(token: str, state: Optional[State] = None) -> Identity:
             user = User.find_active(user_id)
             if user is None:
                 raise Unauthorized()
-            return Identity(user_id, claims["sid"], user.role_name, bool(user.change_password), user=user)
+            return Identity(
+                user_id, claims["sid"], user.role_name, bool(user.change_password), user=user, claims=claims
+            )
         now = utcnow()
         record = state.store.find_live(claims["sid"], user_id, now)
         if record is None or record.kind != SESSION:
             state.tokens.forget(token)
             raise Unauthorized()
-        return _checked(record, now, state)
+        return _checked(record, now, state, claims)
 
 
 def identify_personal(token: str, state: State) -> Identity:
@@ -123,17 +128,17 @@ def identify_personal(token: str, state: State) -> Identity:
         return _checked(record, now, state)
 
 
-def _checked(record: SessionRecord, now: datetime, state: State) -> Identity:
-    """The identity of a live session or token, once the app's policies pass
-    it; its last use recorded."""
-    identity = identity_of(record)
+def _checked(record: SessionRecord, now: datetime, state: State, claims: Mapping[str, Any] = EMPTY) -> Identity:
+    """The identity of a live session or token (with the ``claims`` of its
+    access token), once the app's policies pass it; its last use recorded."""
+    identity = identity_of(record, claims)
     for policy in state.policies:
         policy.check(identity, now)
     state.store.touch(record, now, state.settings.last_used_interval_seconds)
     return identity
 
 
-def identity_of(record: SessionRecord) -> Identity:
+def identity_of(record: SessionRecord, claims: Mapping[str, Any] = EMPTY) -> Identity:
     """The identity a live session stands for."""
     return Identity(
         record.user_id,
@@ -147,6 +152,8 @@ def identity_of(record: SessionRecord) -> Identity:
         record.kind,
         record.scopes,
         record,
+        None,
+        claims,
     )
 
 
@@ -342,7 +349,9 @@ def required(
             try:
                 check_policies(authenticate(), policies)
             except AuthError as error:
+                metrics.count_guarded(error.message)
                 return refusal_response(error)
+            metrics.count_guarded(metrics.GUARD_OK)
             if asynchronous:
                 return current_app.ensure_sync(view)(*args, **kwargs)
             return view(*args, **kwargs)
@@ -393,6 +402,14 @@ def current_identity() -> Optional[Identity]:
     return identity
 
 
+def current_claims() -> dict[str, Any]:
+    """The verified claims of the request's access token (those of the app's
+    ``additional_claims_loader`` among them); empty before authentication
+    and for a personal access token."""
+    identity = current_identity()
+    return dict(identity.claims) if identity is not None else {}
+
+
 def current_user() -> Optional[User]:
     """The authenticated user of this request, loaded on first use, or None.
 
@@ -434,6 +451,7 @@ __all__ = [
     "authenticate",
     "authenticate_session",
     "authorize",
+    "current_claims",
     "current_user",
     "logout_user",
     "parse_authorization_header",

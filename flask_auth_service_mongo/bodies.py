@@ -53,13 +53,17 @@ def unknown_fields(body: dict[str, Any], fields: tuple[str, ...]) -> dict[str, s
     return {key: "unknown field" for key in body if key not in fields}
 
 
-def read_json_object(fields: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, str]:
+def read_json_object(
+    fields: tuple[str, ...], optional: tuple[str, ...] = (), limits: Optional[dict[str, int]] = None
+) -> dict[str, str]:
     """The request body as an object of exactly ``fields`` (and any of
-    ``optional``), all strings; else 400."""
+    ``optional``), all strings of at most ``MAX_FIELD_LENGTH`` characters or
+    their own ``limits``; else 400."""
     body = read_json_body()
     errors = unknown_fields(body, (*fields, *optional))
+    limits = limits or {}
     for name in (*fields, *(key for key in optional if body.get(key) is not None)):
-        problem = string_problem(body.get(name))
+        problem = string_problem(body.get(name), limits.get(name, MAX_FIELD_LENGTH))
         if problem:
             errors[name] = problem
     if errors:
@@ -104,14 +108,15 @@ def read_one_of(
     return body, given[0] if given else None
 
 
-def string_problem(value: Any) -> str:
-    """What makes ``value`` no acceptable string field ("" when it is one)."""
+def string_problem(value: Any, limit: int = MAX_FIELD_LENGTH) -> str:
+    """What makes ``value`` no acceptable string field of at most ``limit``
+    characters ("" when it is one)."""
     if value is None:
         return "required"
     if not isinstance(value, str):
         return "must be a string"
-    if not value or len(value) > MAX_FIELD_LENGTH:
-        return f"must be 1 to {MAX_FIELD_LENGTH} characters"
+    if not value or len(value) > limit:
+        return f"must be 1 to {limit} characters"
     if not is_unicode_text(value):
         return "must be valid Unicode text"
     return ""

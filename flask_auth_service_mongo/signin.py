@@ -89,7 +89,7 @@ def open_session(user: User, client: Client, amr: tuple[str, ...] = PASSWORD_ONL
         for policy in state.policies:
             policy.opened(user.pk, now)
     pair = issue_pair(
-        user.pk, session_id, expires_at, refresh.token, role_name, bool(user.change_password), now, amr, acr
+        user.pk, session_id, expires_at, refresh.token, role_name, bool(user.change_password), now, amr, acr, user
     )
     signals.send(signals.user_logged_in, user=user, session_id=session_id)
     return pair
@@ -112,12 +112,16 @@ def issue_pair(
     now: datetime,
     amr: tuple[str, ...] = PASSWORD_ONLY,
     acr: str = "aal1",
+    user: Optional[User] = None,
 ) -> TokenPair:
     """A new access token for the session, beside ``refresh_token``; it
-    carries how the session was authenticated (``amr``, ``acr``)."""
+    carries how the session was authenticated (``amr``, ``acr``) and the
+    claims of the app's ``additional_claims_loader`` for ``user``."""
     state = get_state()
     access_expiry = min(now + timedelta(minutes=state.settings.token_expire_minutes), session_expires_at)
-    access = state.tokens.issue(ACCESS, str(user_id), session_id, epoch(access_expiry), epoch(now), amr=amr, acr=acr)
+    access = state.tokens.issue(
+        ACCESS, str(user_id), session_id, epoch(access_expiry), epoch(now), amr=amr, acr=acr, user=user
+    )
     return TokenPair(
         access.token, refresh_token, session_id, now, access_expiry, session_expires_at, role, change_password
     )
@@ -139,9 +143,21 @@ def refresh(refresh_token: str) -> TokenPair:
         session = state.store.rotate(session_id, user_id, claims["jti"], new_refresh.jti, now, cutoff)
         if session is None:
             _refuse_refresh(session_id, user_id, claims["jti"], now, cutoff)
+        user = _claims_user(user_id)
     role, change_password = session.get("role"), bool(session.get("change_password"))
     amr, acr = tuple(session.get("amr") or PASSWORD_ONLY), session.get("acr") or "aal1"
-    return issue_pair(user_id, session_id, expires_at, new_refresh.token, role, change_password, now, amr, acr)
+    return issue_pair(user_id, session_id, expires_at, new_refresh.token, role, change_password, now, amr, acr, user)
+
+
+def _claims_user(user_id: ObjectId) -> Optional[User]:
+    """The user the app's ``additional_claims_loader`` is given at refresh
+    (read only when there is one); Unauthorized when it is gone."""
+    if get_state().tokens.claims_loader is None:
+        return None
+    user = User.find_active(user_id)
+    if user is None:
+        raise Unauthorized()
+    return user
 
 
 def _refuse_refresh(

@@ -1,23 +1,45 @@
-"""Signing and checking JWTs, with a bounded cache of verified access tokens."""
+"""Signing and checking JWTs, with a bounded cache of verified access tokens.
+
+The two kinds are told apart by their header (RFC 8725 section 3.11, RFC
+9068): access tokens carry ``typ: "at+jwt"``, refresh tokens
+``typ: "refresh+jwt"``, and each kind also by its ``type`` claim. Tokens
+signed before that (``typ: "JWT"``) are still read by their claim until they
+expire. With an issuer or audience configured, tokens carry ``iss`` / ``aud``
+and verification requires them.
+"""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import jwt
 from bson import ObjectId
 from bson.errors import InvalidId
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from .errors import InvalidToken, TokenExpired
+from .errors import ConfigError, InvalidToken, TokenExpired
 from .keys import KeyRing
 
 ACCESS = "access"
 REFRESH = "refresh"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "sid", "type"]
+#: The ``typ`` header of each kind (RFC 9068 section 2.1 for access tokens).
+TYP = {ACCESS: "at+jwt", REFRESH: "refresh+jwt"}
+#: The ``typ`` of the tokens signed before the kinds had headers of their own.
+LEGACY_TYP = "JWT"
+#: Claims an application's loader may not set: ours (RFC 7519, RFC 8176, RFC 8693).
+RESERVED_CLAIMS = frozenset(
+    {"sub", "sid", "jti", "exp", "iat", "nbf", "typ", "type", "iss", "aud", "amr", "acr", "scope"}
+)
+#: The longest access token accepted in a header or a cookie.
+MAX_ACCESS_TOKEN_LENGTH = 8192
+#: ``f(user) -> dict``: the application's own claims for an access token.
+ClaimsLoader = Callable[[Any], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -35,12 +57,31 @@ class TokenCodec:
     revocation is unaffected because the session is still checked each time.
     """
 
-    def __init__(self, keys: KeyRing, leeway_seconds: int, cache_size: int):
+    def __init__(
+        self,
+        keys: KeyRing,
+        leeway_seconds: int,
+        cache_size: int,
+        issuer: Optional[str] = None,
+        audience: Optional[str] = None,
+    ):
         self._keys = keys
         self._leeway = leeway_seconds
         self._cache_size = cache_size
         self._cache: dict[str, dict[str, Any]] = {}
         self._evict_lock = threading.Lock()
+        self._issuer = issuer
+        self._audience = audience
+        self._required = REQUIRED_CLAIMS + [name for name, value in (("iss", issuer), ("aud", audience)) if value]
+        #: The application's ``additional_claims_loader``, if it registered one.
+        self.claims_loader: Optional[ClaimsLoader] = None
+        #: The longest refresh token the key ring can have signed.
+        self.max_refresh_length = max_token_length(keys, REFRESH, issuer, audience)
+        if self.max_refresh_length > MAX_ACCESS_TOKEN_LENGTH:
+            raise ConfigError(
+                f"the keys sign tokens of up to {self.max_refresh_length} characters, more than the "
+                f"{MAX_ACCESS_TOKEN_LENGTH} a header or a cookie may carry: use a shorter AUTH_KEY_ID or key"
+            )
 
     def issue(
         self,
@@ -51,9 +92,11 @@ class TokenCodec:
         now: int,
         amr: Optional[Sequence[str]] = None,
         acr: Optional[str] = None,
+        user: Any = None,
     ) -> IssuedToken:
         """A signed token; ``amr`` (RFC 8176) and ``acr`` say how its session
-        was authenticated (access tokens carry them)."""
+        was authenticated (access tokens carry them, and the claims of the
+        application's loader for ``user``)."""
         jti = uuid.uuid4().hex
         claims: dict[str, Any] = {
             "sub": user_id,
@@ -67,8 +110,20 @@ class TokenCodec:
             claims["amr"] = list(amr)
         if acr is not None:
             claims["acr"] = acr
+        if self._issuer:
+            claims["iss"] = self._issuer
+        if self._audience:
+            claims["aud"] = self._audience
+        if kind == ACCESS and self.claims_loader is not None and user is not None:
+            claims.update(additional_claims(self.claims_loader, user))
         keys = self._keys
-        token = jwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers={"kid": keys.kid})
+        headers = {"kid": keys.kid, "typ": TYP[kind]}
+        token = jwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers=headers)
+        if kind == ACCESS and len(token) > MAX_ACCESS_TOKEN_LENGTH:
+            raise ValueError(
+                f"an access token of {len(token)} characters is longer than the {MAX_ACCESS_TOKEN_LENGTH} "
+                "a header or a cookie may carry: the additional_claims_loader returns too much"
+            )
         return IssuedToken(token, jti, expires_at)
 
     def decode(self, token: str, kind: str) -> dict[str, Any]:
@@ -78,15 +133,18 @@ class TokenCodec:
             if claims is not None and claims["exp"] + self._leeway > time.time():
                 return claims
         try:
-            key = self._keys.verification_key(jwt.get_unverified_header(token).get("kid"))
-            if key is None:
+            header = jwt.get_unverified_header(token)
+            key = self._keys.verification_key(header.get("kid"))
+            if key is None or header.get("typ") not in (TYP[kind], LEGACY_TYP):
                 raise InvalidToken()
             claims = jwt.decode(
                 token,
                 key,
                 algorithms=[self._keys.algorithm],
                 leeway=self._leeway,
-                options={"require": REQUIRED_CLAIMS},
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": self._required},
             )
         except jwt.ExpiredSignatureError:
             raise TokenExpired() from None
@@ -111,6 +169,60 @@ class TokenCodec:
         """Drop a token from the cache (it would be refused by its session anyway)."""
         if token:
             self._cache.pop(token, None)
+
+
+def additional_claims(loader: ClaimsLoader, user: Any) -> dict[str, Any]:
+    """What ``loader`` returns for ``user``, checked: a mapping of names that
+    are not ours (TypeError, ValueError otherwise: an error of the app)."""
+    claims = loader(user)
+    if not isinstance(claims, Mapping) or not all(isinstance(name, str) for name in claims):
+        raise TypeError(f"additional_claims_loader must return a dict with string keys, got {type(claims).__name__}")
+    reserved = sorted(RESERVED_CLAIMS.intersection(claims))
+    if reserved:
+        raise ValueError(f"additional_claims_loader may not set the registered claims {', '.join(reserved)}")
+    return dict(claims)
+
+
+def max_token_length(keys: KeyRing, kind: str, issuer: Optional[str], audience: Optional[str]) -> int:
+    """The length of the longest token of ``kind`` (without claims of the
+    app's loader) that a key of ``keys`` signs: its longest header, its
+    longest claims and its longest signature, in base64url."""
+    longest_kid = max((keys.kid, *keys.verify_keys), key=len)
+    header = {"alg": keys.algorithm, "typ": TYP[kind], "kid": longest_kid}
+    claims = {
+        "sub": "0" * 24,
+        "sid": "0" * 64,
+        "jti": "0" * 32,
+        "type": kind,
+        "iat": 10**12,
+        "exp": 10**12,
+        "amr": ["pwd", "otp", "hwk", "swk"],
+        "acr": "aal3",
+        "iss": issuer or "",
+        "aud": audience or "",
+    }
+    signature = max(signature_bytes(key) for key in keys.verify_keys.values())
+    parts = (json_bytes(header), json_bytes(claims), signature)
+    return sum(base64url_length(size) for size in parts) + 2
+
+
+def json_bytes(value: Mapping[str, Any]) -> int:
+    return len(json.dumps(value, separators=(",", ":")).encode())
+
+
+def base64url_length(size: int) -> int:
+    return (4 * size + 2) // 3
+
+
+def signature_bytes(key: Any) -> int:
+    """The size of a signature made with ``key`` (or its private half)."""
+    if isinstance(key, (str, bytes)):
+        return 64  # HMAC: at most SHA-512's digest
+    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
+        return (key.key_size + 7) // 8
+    if isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)):
+        return 2 * ((key.curve.key_size + 7) // 8)
+    return 114  # EdDSA: Ed448's signature, Ed25519's is 64
 
 
 def well_typed(claims: dict[str, Any]) -> bool:

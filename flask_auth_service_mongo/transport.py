@@ -24,7 +24,7 @@ from flask import Response, after_this_request, request
 from .errors import AuthError, CSRFFailed, json_text
 from .records import Client
 from .state import get_state
-from .tokens import ACCESS
+from .tokens import ACCESS, MAX_ACCESS_TOKEN_LENGTH
 
 if TYPE_CHECKING:
     from .records import TokenPair
@@ -36,7 +36,8 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Body fields that carry token strings (left out with cookies alone).
 TOKEN_FIELDS = ("token", "access_token", "refresh_token")
-MAX_TOKEN_LENGTH = 8192
+#: The longest token a header or a cookie brings (``tokens`` issues none longer).
+MAX_TOKEN_LENGTH = MAX_ACCESS_TOKEN_LENGTH
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class RequestToken:
 
 def parse_authorization_header(value: Optional[str]) -> Optional[str]:
     """The token of ``Bearer <token>``, or None for anything else."""
-    if not value or not isinstance(value, str) or len(value) > MAX_TOKEN_LENGTH:
+    if not value or not isinstance(value, str) or len(value) > MAX_TOKEN_LENGTH + len("Bearer "):
         return None
     parts = value.split()
     if len(parts) != 2 or parts[0].lower() != "bearer":

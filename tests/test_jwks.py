@@ -2,6 +2,7 @@
 check our access tokens on its own, and nothing more."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -158,3 +159,78 @@ def test_another_process_verifies_our_token_with_pyjwkclient_but_cannot_see_a_lo
         assert app.test_client().post("/admin/logout", headers=bearer(token)).status_code == 200
         assert me(app, token).status_code == 401
         assert verify(token)["type"] == "access"
+
+
+#: The docs' verifiers read the set at their ISSUER; here, at the test server.
+DOCS_ISSUER, DOCS_AUDIENCE = "https://auth.example.com", "https://api.example.com"
+DOCS_SET_URL = "ISSUER + '/.well-known/jwks.json'"
+
+
+def docs_verifier(language: str, set_url: str) -> str:
+    """The verifier of ``language`` in docs/jwks.rst, reading the set at ``set_url``."""
+    from test_docs_commands import DOCS, code_blocks
+
+    blocks = code_blocks((DOCS / "jwks.rst").read_text())
+    (lines,) = [lines for lang, classes, lines in blocks if lang == language and "verifier" in classes]
+    source = "\n".join(lines)
+    assert DOCS_SET_URL in source
+    return source.replace(DOCS_SET_URL, repr(set_url))
+
+
+@pytest.fixture(scope="module")
+def jose(tmp_path_factory):
+    """A folder with Node's ``jose`` installed (from the npm registry)."""
+    import shutil
+
+    npm = shutil.which("npm")
+    if npm is None:
+        if os.environ.get("CI"):
+            pytest.fail("npm is missing: the Node verifier of docs/jwks.rst cannot run")
+        pytest.skip("needs Node and npm")
+    folder = tmp_path_factory.mktemp("jose")
+    args = [npm, "install", "--no-audit", "--no-fund", "--silent", "jose@6"]
+    subprocess.run(args, cwd=folder, check=True, capture_output=True, timeout=180)
+    return folder
+
+
+@pytest.fixture
+def served_with_rsa(make_app, make_user):
+    app = make_app(**key_config("RS256", new_key("RS256")), AUTH_ISSUER=DOCS_ISSUER, AUTH_AUDIENCE=DOCS_AUDIENCE)
+    make_user()
+    with AppThread(app) as served:
+        yield served, log_in(app)
+
+
+def run_python_verifier(set_url: str, token: str) -> subprocess.CompletedProcess:
+    main = "\nimport json, sys\nprint(json.dumps(claims_of(sys.argv[1])))\n"
+    args = [sys.executable, "-c", docs_verifier("python", set_url) + main, token]
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+
+
+def run_node_verifier(folder, set_url: str, token: str) -> subprocess.CompletedProcess:
+    script = folder / "verify.mjs"
+    script.write_text(
+        docs_verifier("javascript", set_url)
+        + "\nclaimsOf(process.argv[2]).then((p) => console.log(JSON.stringify(p)))"
+        + ".catch((e) => { console.error(e.code); process.exit(1); });\n"
+    )
+    return subprocess.run(["node", str(script), token], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_python_verifier_of_the_docs_takes_access_tokens_only(served_with_rsa):
+    served, data = served_with_rsa
+    accepted = run_python_verifier(served.url + JWKS, data["access_token"])
+    assert accepted.returncode == 0, accepted.stderr
+    assert json.loads(accepted.stdout)["aud"] == DOCS_AUDIENCE
+    refused = run_python_verifier(served.url + JWKS, data["refresh_token"])
+    assert refused.returncode != 0 and "not an access token" in refused.stderr
+
+
+def test_the_node_verifier_of_the_docs_takes_access_tokens_only(jose, served_with_rsa):
+    served, data = served_with_rsa
+    accepted = run_node_verifier(jose, served.url + JWKS, data["access_token"])
+    assert accepted.returncode == 0, accepted.stderr
+    claims = json.loads(accepted.stdout)
+    assert (claims["iss"], claims["aud"], claims["type"]) == (DOCS_ISSUER, DOCS_AUDIENCE, "access")
+    refused = run_node_verifier(jose, served.url + JWKS, data["refresh_token"])
+    assert (refused.returncode, refused.stderr.strip()) == (1, "ERR_JWT_CLAIM_VALIDATION_FAILED")

@@ -7,6 +7,7 @@ from flask import Blueprint
 from flask_restx import Api, Resource, fields
 
 from flask_auth_service_mongo import api_rest, auth
+from flask_auth_service_mongo.state import get_state
 
 GUARDED = [
     ("/logout", "post"),
@@ -29,10 +30,10 @@ def schema_of(document: dict, ref: dict) -> dict:
     return document["definitions"][ref["$ref"].rsplit("/", 1)[1]]
 
 
-def body_of(document: dict, path: str) -> dict:
-    """The schema of the required JSON body of ``POST path``."""
+def body_of(document: dict, path: str, required: bool = True) -> dict:
+    """The schema of the JSON body of ``POST path`` (``required`` or not)."""
     (body,) = [p for p in document["paths"][path]["post"]["parameters"] if p["in"] == "body"]
-    assert body["required"] is True
+    assert body.get("required", False) is required
     return schema_of(document, body["schema"])
 
 
@@ -45,7 +46,7 @@ def test_the_example_declares_the_bearer_scheme(document):
 def test_login_documents_its_body_and_its_token_answer(document):
     body = body_of(document, "/login")
     assert sorted(body["required"]) == ["password", "username"]
-    assert body["properties"]["password"] == {"type": "string", "maxLength": 1024}
+    assert body["properties"]["password"] == {"type": "string", "minLength": 1, "maxLength": 1024}
     answers = document["paths"]["/login"]["post"]["responses"]
     assert sorted(answers) == ["200", "400", "429", "503"]
     token_pair = schema_of(document, answers["200"]["schema"])
@@ -54,8 +55,12 @@ def test_login_documents_its_body_and_its_token_answer(document):
     assert "security" not in document["paths"]["/login"]["post"]
 
 
-def test_refresh_documents_its_body(document):
-    assert body_of(document, "/refresh")["required"] == ["refresh_token"]
+def test_refresh_documents_its_body_with_the_limit_of_the_keys(app, document):
+    body = body_of(document, "/refresh", required=False)  # a cookie refresh sends none
+    assert "required" not in body
+    limit = get_state(app).tokens.max_refresh_length
+    assert body["properties"]["refresh_token"]["minLength"] == 1
+    assert body["properties"]["refresh_token"]["maxLength"] == limit > 400
     assert "401" in document["paths"]["/refresh"]["post"]["responses"]
     assert "security" not in document["paths"]["/refresh"]["post"]
 
