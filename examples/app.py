@@ -12,6 +12,7 @@ comes from ``FLASK_``-prefixed variables, e.g.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from typing import Optional
@@ -19,7 +20,17 @@ from typing import Optional
 from flask import Blueprint, Flask, current_app
 from flask_restx import Api, Resource
 
-from flask_auth_service_mongo import AuthService, MutationMiddleware, Roles, accounts, api_rest, auth, errors, schema
+from flask_auth_service_mongo import (
+    AuthService,
+    MutationMiddleware,
+    Roles,
+    accounts,
+    api_rest,
+    auth,
+    errors,
+    metrics,
+    schema,
+)
 from flask_auth_service_mongo.graphql_view import mount
 from flask_auth_service_mongo.records import Actor
 
@@ -305,12 +316,17 @@ def create_app(config: Optional[dict] = None) -> Flask:
         app.config["AUTH_WEBAUTHN_RP_ID"] = "localhost"
         app.config["AUTH_WEBAUTHN_ORIGINS"] = "http://localhost:5000"
         app.config.from_prefixed_env()  # FLASK_AUTH_SESSION_IDLE_MINUTES=30 ...
+    # Prometheus metrics at /metrics, when prometheus_client is installed
+    # (the [metrics] extra; see docs/production.rst).
+    app.config["AUTH_METRICS"] = importlib.util.find_spec("prometheus_client") is not None
     app.config.update(config or {})
     AuthService(app)
     app.register_blueprint(view_admin, url_prefix="/admin")
     errors.json_errors(app, "/admin", api=api)  # unknown paths, 405s and OPTIONS under /admin: JSON too
     app.add_url_rule("/", "account_page", account_page)
     app.add_url_rule("/.well-known/jwks.json", "jwks", api_rest.jwks)
+    if app.config["AUTH_METRICS"]:
+        app.add_url_rule("/metrics", "metrics", metrics.exposition)
     if in_memory:
         demo.seed_admin(app)
         demo.watch_processes(app, random_key=app.config.get("AUTH_SECRET_KEY") == random_key)

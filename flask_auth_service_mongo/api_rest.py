@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Union
 from flask import Response as FlaskResponse
 from flask import request
 
-from . import accounts, events, mfa, personal_tokens, recovery, signin, transport
+from . import accounts, events, metrics, mfa, personal_tokens, recovery, signin, transport
 from . import passkeys as passkey_store
 from .apidoc import AUTHORIZATIONS as AUTHORIZATIONS  # Swagger for flask-restx users
 from .apidoc import Docs as Docs
@@ -61,6 +61,7 @@ def _pair_answer(pair: TokenPair) -> Response:
 
 
 @not_cached
+@metrics.timed_login
 @answers_refusals
 def login(role: RoleSpec = None) -> Response:
     """Check the credentials of the JSON body and open a session; for a user
@@ -69,11 +70,13 @@ def login(role: RoleSpec = None) -> Response:
     body = read_json_object(("username", "password"))
     found = mfa.login(body["username"], body["password"], allowed_roles(role), transport.request_client())
     if isinstance(found, mfa.MfaRequired):
+        metrics.count_login(metrics.LOGIN_MFA_REQUIRED)
         return {"message": "mfa_required", "data": found.as_data()}, 200
     return _pair_answer(found)
 
 
 @not_cached
+@metrics.timed_login
 @answers_refusals
 def login_mfa(role: RoleSpec = None) -> Response:
     """The second step of a login: body ``{"mfa_token", "code"}`` (or
@@ -117,7 +120,8 @@ def _read_refresh_token() -> tuple[str, bool]:
             return cookie, True
         if read_json_body() == {}:
             return cookie, True
-    return read_json_object(("refresh_token",))["refresh_token"], False
+    limit = {"refresh_token": get_state().tokens.max_refresh_length}
+    return read_json_object(("refresh_token",), limits=limit)["refresh_token"], False
 
 
 @answers_refusals

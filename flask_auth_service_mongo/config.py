@@ -314,6 +314,27 @@ DECLARED: tuple[Key, ...] = (
         int_parser(0),
         "failed logins from one client IP, whatever the usernames, before that IP is locked out (0 turns it off)",
     ),
+    Key(
+        "AUTH_METRICS",
+        False,
+        parse_bool,
+        "Prometheus metrics in ``AuthService.metrics_registry`` (needs the ``[metrics]`` extra; see the production "
+        "guide)",
+    ),
+    Key(
+        "AUTH_ISSUER",
+        None,
+        optional(parse_text),
+        "when set, the ``iss`` of every token, required when verifying one",
+        shown="none",
+    ),
+    Key(
+        "AUTH_AUDIENCE",
+        None,
+        optional(parse_text),
+        "when set, the ``aud`` of every token, required when verifying one (another audience: ``401 invalid_token``)",
+        shown="none",
+    ),
     Key("AUTH_LEEWAY_SECONDS", 0, int_parser(0, 300), "clock leeway when checking ``exp``"),
     Key(
         "AUTH_REFRESH_REUSE_GRACE_SECONDS",
@@ -522,6 +543,9 @@ class Settings:
     login_account_max_attempts: int
     login_lockout_seconds: int
     login_ip_max_attempts: int
+    metrics: bool
+    issuer: Optional[str]
+    audience: Optional[str]
     leeway_seconds: int
     refresh_reuse_grace_seconds: int
     last_used_interval_seconds: int

@@ -30,7 +30,7 @@ import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Protocol
 
 from bson import ObjectId
 from pymongo.change_stream import ChangeStream
@@ -81,13 +81,29 @@ def pipeline(mark_id: Optional[str] = None) -> list[dict[str, Any]]:
     return [{"$match": {"$or": followed}}]
 
 
+class CacheListener(Protocol):
+    """Told of the mirror's hits and lag (the metrics)."""
+
+    def cache_hit(self) -> None: ...
+
+    def cache_lag(self, seconds: float) -> None: ...
+
+
 class Mirror:
     """The sessions this process has read from one database, followed by a
     change stream in a thread of this process and proven current by its
     watermark."""
 
-    def __init__(self, database: Database[RawDocument], max_lag_ms: int, size: int, timeout_ms: int):
+    def __init__(
+        self,
+        database: Database[RawDocument],
+        max_lag_ms: int,
+        size: int,
+        timeout_ms: int,
+        listener: Optional[CacheListener] = None,
+    ):
         self.database = database
+        self.listener = listener
         self.max_lag = max_lag_ms / 1000
         # Well under the bound, and under the socket timeout of the client.
         self.await_ms = max(5, min(max_lag_ms // 5, timeout_ms // 2))
@@ -124,6 +140,10 @@ class Mirror:
     def trusted(self) -> bool:
         return time.monotonic() - self.proven <= self.max_lag
 
+    def lag_seconds(self) -> float:
+        """How old the last proof is (infinite before the first one)."""
+        return max(0.0, time.monotonic() - self.proven)
+
     def find_live(
         self,
         session_id: str,
@@ -139,6 +159,8 @@ class Mirror:
         if self.trusted():
             hit: Optional[SessionRecord] = self.sessions.get(session_id)
             if hit is not None:
+                if self.listener is not None:
+                    self.listener.cache_hit()
                 return hit if user_id in (None, hit.user_id) and hit.expires_at > now else None
         token = self.sessions.begin(session_id)
         # Checked after the announcement: a stream started over cleared it,
@@ -213,6 +235,8 @@ class Mirror:
                 # history may have been pruned under the cursor meanwhile.
                 self.suspect = True
             last = now
+            if self.listener is not None:
+                self.listener.cache_lag(self.lag_seconds())
             if change is not None and not self.apply(change):
                 self.reset()
                 return

@@ -13,6 +13,7 @@ from .tokens import TokenCodec
 
 if TYPE_CHECKING:
     from .mail import Mailer
+    from .metrics import AuthMetrics
     from .policies import Policy
     from .store import SessionStore
 
@@ -29,6 +30,7 @@ class State:
     store: SessionStore = field(repr=False)
     policies: tuple[Policy, ...] = ()  # the app's session policies (``policies.app_policies``)
     mailer: Optional[Mailer] = None  # when a mailed link is configured (AUTH_RESET_URL...)
+    metrics: Optional[AuthMetrics] = None  # with AUTH_METRICS
 
 
 def get_state(app: Optional[Flask] = None) -> State:

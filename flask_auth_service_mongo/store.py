@@ -74,8 +74,10 @@ class SessionStore:
         cache_max_lag_ms: int = 500,
         cache_size: int = 100_000,
         timeout_ms: int = 3000,
+        cache_listener: Optional[mirror_module.CacheListener] = None,
     ):
         self.database = database
+        self.cache_listener = cache_listener
         self.sessions: Collection[RawDocument] = journaled(database, COLLECTION)
         self.legacy: Collection[RawDocument] = journaled(database, LEGACY_TOKENS)
         self.cache = cache
@@ -97,16 +99,16 @@ class SessionStore:
                 found = self._mirror
                 if found is None or found.pid != os.getpid():
                     lag, size, timeout = self._mirror_options
-                    found = self._mirror = mirror_module.Mirror(self.database, lag, size, timeout)
+                    found = self._mirror = mirror_module.Mirror(self.database, lag, size, timeout, self.cache_listener)
         return None if found.unsupported else found
 
-    def _local_mirror(self) -> Optional[mirror_module.Mirror]:
+    def local_mirror(self) -> Optional[mirror_module.Mirror]:
         """The mirror this process already follows, if any (for evictions)."""
         found = self._mirror
         return found if found is not None and found.pid == os.getpid() else None
 
     def _evicting(self, evict: Callable[[mirror_module.Mirror], None]) -> None:
-        found = self._local_mirror()
+        found = self.local_mirror()
         if found is not None:
             evict(found)
 
