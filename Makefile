@@ -26,7 +26,7 @@ $(VENV)/.installed-%: setup.cfg setup.py | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[$*]'
 	@touch $@
 
-run: $(VENV)/.installed-test
+run: $(VENV)/.installed-demo
 	@echo " * the example admin API, on the in-memory backend (its data goes when it stops)"
 	@echo " * the page:   http://$(HOST):$(PORT)/"
 	@echo " * Swagger UI: http://$(HOST):$(PORT)/admin/docs"

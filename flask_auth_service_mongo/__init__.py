@@ -1,6 +1,8 @@
 """flask-auth-service-mongo: API login, logout and guarded routes for Flask,
 with sessions kept in MongoDB."""
 
+__version__ = "0.3.0"
+
 from . import api_rest as api_rest
 from . import auth as auth
 from . import errors as errors
@@ -11,4 +13,15 @@ from .extension import AuthService as AuthService
 from .schema import MutationMiddleware as MutationMiddleware
 from .schema import Roles as Roles
 
-__all__ = ["AuthService", "MutationMiddleware", "Roles", "api_rest", "auth", "errors", "models", "schema", "signals"]
+__all__ = [
+    "__version__",
+    "AuthService",
+    "MutationMiddleware",
+    "Roles",
+    "api_rest",
+    "auth",
+    "errors",
+    "models",
+    "schema",
+    "signals",
+]

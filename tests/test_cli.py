@@ -164,3 +164,11 @@ def test_a_configuration_error_met_by_a_cli_command_is_one_line_not_a_traceback(
         result.stderr.strip() == "Error: AUTH_SECRET_KEY is not set (nor Flask's SECRET_KEY): tokens cannot be signed"
     )
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_clear_tokens_takes_0_1_8s_short_flag(runner, client, make_user, login):
+    make_user()
+    live = login()["token"]
+    result = runner.invoke(args=["auth_mongo", "clear-tokens", "-f"])
+    assert result.exit_code == 0 and "1 session(s) removed" in result.output
+    assert client.get("/admin/me", headers=bearer(live)).status_code == 401
