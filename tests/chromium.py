@@ -67,6 +67,7 @@ def chromium(profile_parent: Optional[Path] = None) -> Iterator:
     options.binary_location = CHROMIUM
     for option in (*OPTIONS, f"--user-data-dir={profile}"):
         options.add_argument(option)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for driver.get_log
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         yield driver

@@ -224,6 +224,32 @@ def test_a_form_posted_from_another_origin_is_refused(site, alice, browser, othe
     wait(browser, lambda d: state(d) == "signed-in" and len(rows(d)) == 1, "still signed in")
 
 
+def console_errors(driver) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def horizontal_overflow(driver) -> int:
+    """How many CSS pixels the page is wider than the screen."""
+    return driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+
+
+@pytest.mark.parametrize("width", [360, 430])
+def test_on_a_phone_the_page_fits_the_screen_and_a_signed_out_load_logs_no_error(site, browser, width):
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": width, "height": 800, "deviceScaleFactor": 2, "mobile": True}
+    )
+    browser.get(site.url + "/")
+    wait(browser, lambda d: state(d) == "signed-out", "the sign-in form")
+    assert console_errors(browser) == []
+    assert horizontal_overflow(browser) <= 0
+    browser.find_element("id", "username").send_keys("alice")
+    browser.find_element("id", "password").send_keys(PASSWORD)
+    browser.find_element("id", "login-button").click()
+    wait(browser, lambda d: state(d) == "signed-in" and rows(d), "the signed-in page")
+    assert horizontal_overflow(browser) <= 0
+    assert browser.execute_script("return window.innerWidth") == width
+
+
 def test_a_missing_browser_skips_here_and_fails_under_ci(monkeypatch):
     import chromium as helper
 

@@ -457,5 +457,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("sign-out").addEventListener("click", signOut);
   $("sign-out-everywhere").addEventListener("click", signOutEverywhere);
   // A mailed link (recovery.js) opens its own form instead.
-  if (!(typeof openMailedLink === "function" && openMailedLink())) showSignedIn();
+  // The csrf_token cookie lives as long as the session: without it there is
+  // no session to show, and no request to make (nor a 401 in the console).
+  if (typeof openMailedLink === "function" && openMailedLink()) return;
+  if (csrfToken()) showSignedIn();
+  else showSignedOut();
 });
