@@ -40,53 +40,66 @@ FRESH_SECONDS = 300
 view_admin = Blueprint("view_admin", __name__)
 # Swagger UI at /admin/docs: "Authorize" takes "Bearer <access token>";
 # auth.required marks each guarded operation as needing it.
-api = Api(view_admin, title="Admin API", doc="/docs", authorizations=api_rest.AUTHORIZATIONS)
+api = Api(
+    view_admin,
+    title="Admin API",
+    doc="/docs",
+    authorizations=api_rest.AUTHORIZATIONS,
+    description="Start with POST /login (under sign-in): copy the access_token of its answer, press "
+    "Authorize and paste Bearer followed by it. Every guarded operation then sends it. Signed in on the "
+    "page at / as well? Its cookies travel too: unsafe operations then need the X-CSRF-Token header "
+    "(403 csrf_failed), so sign out of the page or use the Bearer token only.",
+)
 docs = api_rest.document(api)
+# Namespaces at the same prefix: Swagger UI groups the operations by them.
+sign_in = api.namespace("sign-in", path="/", description="Log in and out, refresh, recover a password")
+account = api.namespace("account", path="/", description="The signed-in user's sessions, tokens and factors")
+admin = api.namespace("admin", path="/", description="Administration")
 
 
-@api.route("/login")
+@sign_in.route("/login")
 class ApiLogin(Resource):
     @docs.login
     def post(self):
         return api_rest.login(role="admin")
 
 
-@api.route("/logout")
+@sign_in.route("/logout")
 class ApiLogout(Resource):
     @auth.required(role="admin", mfa_enrolment=True)
     def post(self):
         return api_rest.logout()
 
 
-@api.route("/refresh")
+@sign_in.route("/refresh")
 class ApiRefresh(Resource):
     @docs.refresh
     def post(self):
         return api_rest.refresh()
 
 
-@api.route("/logout-all")
+@account.route("/logout-all")
 class ApiLogoutAll(Resource):
     @auth.required(role="admin")
     def post(self):
         return api_rest.logout_all()
 
 
-@api.route("/sessions")
+@account.route("/sessions")
 class ApiSessions(Resource):
     @auth.required(role="admin")
     def get(self):
         return api_rest.sessions()
 
 
-@api.route("/sessions/<string:session_id>")
+@account.route("/sessions/<string:session_id>")
 class ApiSession(Resource):
     @auth.required(role="admin")
     def delete(self, session_id):
         return api_rest.revoke_session(session_id)
 
 
-@api.route("/events")
+@account.route("/events")
 class ApiEvents(Resource):
     @docs.security_events
     @auth.required(role="admin")
@@ -94,7 +107,7 @@ class ApiEvents(Resource):
         return api_rest.security_events()
 
 
-@api.route("/tokens")
+@account.route("/tokens")
 class ApiTokens(Resource):
     @auth.required(role="admin")
     def get(self):
@@ -105,14 +118,14 @@ class ApiTokens(Resource):
         return api_rest.create_token()
 
 
-@api.route("/tokens/<string:token_id>")
+@account.route("/tokens/<string:token_id>")
 class ApiToken(Resource):
     @auth.required(role="admin")
     def delete(self, token_id):
         return api_rest.revoke_token(token_id)
 
 
-@api.route("/users")
+@admin.route("/users")
 class ApiUsers(Resource):
     # For scripts: a personal access token with the scope read:users (or a
     # session whose role grants it) lists the usernames and their roles.
@@ -123,7 +136,7 @@ class ApiUsers(Resource):
         return {"message": "ok", "data": [{"username": u.username, "role": u.role_name} for u in users]}, 200
 
 
-@api.route("/reauthenticate")
+@sign_in.route("/reauthenticate")
 class ApiReauthenticate(Resource):
     @docs.reauthenticate
     @auth.required(role="admin")
@@ -131,61 +144,61 @@ class ApiReauthenticate(Resource):
         return api_rest.reauthenticate()
 
 
-@api.route("/passkeys")
+@account.route("/passkeys")
 class ApiPasskeys(Resource):
     @auth.required(role="admin")
     def get(self):
         return api_rest.passkeys()
 
 
-@api.route("/passkeys/<string:passkey_id>")
+@account.route("/passkeys/<string:passkey_id>")
 class ApiPasskey(Resource):
     @auth.required(role="admin")
     def delete(self, passkey_id):
         return api_rest.delete_passkey(passkey_id)
 
 
-@api.route("/passkeys/register/begin")
+@account.route("/passkeys/register/begin")
 class ApiPasskeyRegisterBegin(Resource):
     @auth.required(role="admin")
     def post(self):
         return api_rest.passkey_register_begin()
 
 
-@api.route("/passkeys/register/finish")
+@account.route("/passkeys/register/finish")
 class ApiPasskeyRegisterFinish(Resource):
     @auth.required(role="admin")
     def post(self):
         return api_rest.passkey_register_finish()
 
 
-@api.route("/passkeys/login/begin")
+@sign_in.route("/passkeys/login/begin")
 class ApiPasskeyLoginBegin(Resource):
     def post(self):
         return api_rest.passkey_login_begin()
 
 
-@api.route("/passkeys/login/finish")
+@sign_in.route("/passkeys/login/finish")
 class ApiPasskeyLoginFinish(Resource):
     def post(self):
         return api_rest.passkey_login_finish(role="admin")
 
 
-@api.route("/forgot-password")
+@sign_in.route("/forgot-password")
 class ApiForgotPassword(Resource):
     @docs.forgot_password
     def post(self):
         return api_rest.forgot_password()
 
 
-@api.route("/reset-password")
+@sign_in.route("/reset-password")
 class ApiResetPassword(Resource):
     @docs.reset_password
     def post(self):
         return api_rest.reset_password()
 
 
-@api.route("/email")
+@account.route("/email")
 class ApiEmail(Resource):
     @docs.change_email
     @auth.required(role="admin")
@@ -193,7 +206,7 @@ class ApiEmail(Resource):
         return api_rest.change_email()
 
 
-@api.route("/confirm-email")
+@account.route("/confirm-email")
 class ApiConfirmEmail(Resource):
     @docs.confirm_email
     def post(self):
@@ -204,49 +217,49 @@ class ApiConfirmEmail(Resource):
 # once enrolled, code) within 5 minutes; the helpers check it themselves.
 # mfa_enrolment=True: open to sessions that AUTH_MFA_REQUIRED_ROLES confines
 # to enrolling (and to signing out).
-@api.route("/login/mfa")
+@sign_in.route("/login/mfa")
 class ApiLoginMfa(Resource):
     @docs.login_mfa
     def post(self):
         return api_rest.login_mfa(role="admin")
 
 
-@api.route("/mfa")
+@account.route("/mfa")
 class ApiMfa(Resource):
     @auth.required(role="admin", mfa_enrolment=True)
     def get(self):
         return api_rest.mfa_methods()
 
 
-@api.route("/mfa/totp")
+@account.route("/mfa/totp")
 class ApiTotpBegin(Resource):
     @auth.required(role="admin", mfa_enrolment=True)
     def post(self):
         return api_rest.totp_begin()
 
 
-@api.route("/mfa/totp/confirm")
+@account.route("/mfa/totp/confirm")
 class ApiTotpConfirm(Resource):
     @auth.required(role="admin", mfa_enrolment=True)
     def post(self):
         return api_rest.totp_confirm()
 
 
-@api.route("/mfa/disable")
+@account.route("/mfa/disable")
 class ApiMfaDisable(Resource):
     @auth.required(role="admin", mfa_enrolment=True)
     def post(self):
         return api_rest.mfa_disable()
 
 
-@api.route("/mfa/recovery-codes")
+@account.route("/mfa/recovery-codes")
 class ApiRecoveryCodes(Resource):
     @auth.required(role="admin", mfa_enrolment=True)
     def post(self):
         return api_rest.recovery_codes()
 
 
-@api.route("/me")
+@account.route("/me")
 class ApiMe(Resource):
     @auth.required(role="admin")
     def get(self):

@@ -49,16 +49,43 @@ STALE = ", or fresh_login_required (log in again or reauthenticate)"
 FORBIDDEN = "The user's role may not call this operation: forbidden"
 SCOPE = "The personal access token (or the session's role) holds none of the scopes: insufficient_scope; scopes: "
 UNAVAILABLE = "The database cannot be reached: service_unavailable"
+CSRF = (
+    "A cookie session's unsafe request without the X-CSRF-Token header of its csrf_token cookie: csrf_failed "
+    "(Swagger UI sends the page's cookies: Authorize with the Bearer token, or sign out of the page)"
+)
+
+
+class _Answer(fields.Raw):
+    """The answer of a guarded operation whose view documents nothing better,
+    inline (no model to register on the app's ``Api``)."""
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {
+                "message": {"type": "string", "example": "ok", "description": "ok, or the code of what happened"},
+                "data": {"description": "The operation's data (see the guide of its helper), when it has some"},
+            },
+        }
+
+
+ANSWER = _Answer()
 
 
 def guarded_doc(
-    roles: Optional[frozenset[str]], fresh: bool = False, scopes: Optional[frozenset[str]] = None
+    roles: Optional[frozenset[str]],
+    fresh: bool = False,
+    scopes: Optional[frozenset[str]] = None,
+    unsafe: bool = True,
 ) -> dict[str, Any]:
-    """The ``__apidoc__`` of an operation guarded by ``auth.required``."""
+    """The ``__apidoc__`` of an operation guarded by ``auth.required``
+    (``unsafe``: a method the CSRF rule applies to)."""
     responses = {"401": UNAUTHORIZED + (STALE if fresh else ""), "503": UNAVAILABLE}
     refusals = [FORBIDDEN] if roles is not None else []
     if scopes is not None:
         refusals.append(SCOPE + ", ".join(sorted(scopes)))
+    if unsafe:
+        refusals.append(CSRF)
     if refusals:
         responses["403"] = "; ".join(refusals)
     return {"security": [{SCHEME: []}], "responses": responses}
@@ -72,17 +99,18 @@ def mark_guarded(
 ) -> None:
     """Document ``wrapper`` as guarded; what the view documents itself wins.
 
-    Like restx, a "200 Success" is shown unless the view documents a success
-    (below the guard, where it is seen). ``functools.wraps`` copied the view's
+    A 200 with the generic ``AuthAnswer`` model is shown unless the view
+    documents a success (below the guard, where it is seen). ``functools.wraps`` copied the view's
     ``__apidoc__`` (the same dict) onto ``wrapper``: it is merged into a new
     one, never changed in place.
     """
     own = getattr(wrapper, "__apidoc__", {})
     if own is False:  # hidden by @api.hide or @api.doc(False)
         return
-    doc = merge(guarded_doc(roles, fresh, scopes), own)
+    unsafe = wrapper.__name__.lower() not in ("get", "head", "options")  # a restx Resource's method
+    doc = merge(guarded_doc(roles, fresh, scopes, unsafe), own)
     if "model" not in doc and not any(str(code).startswith("2") for code in doc["responses"]):
-        doc["responses"]["200"] = "Success"  # what restx shows when nothing is documented
+        doc["responses"]["200"] = ("ok", ANSWER)
     wrapper.__apidoc__ = doc  # type: ignore[attr-defined]
 
 
@@ -220,7 +248,7 @@ class Docs:
             view,
             self.reauthenticate_body,
             {
-                "200": "The session counts as freshly authenticated",
+                "200": ("The session counts as freshly authenticated", ANSWER),
                 "400": ("bad_request (the body) or bad_credentials", self.error),
                 "429": ("too_many_attempts: retry after Retry-After seconds", self.error),
             },
@@ -233,7 +261,7 @@ class Docs:
             "offset": {"in": "query", "type": "integer", "description": "events skipped (default 0)"},
             "before": {"in": "query", "type": "string", "description": "an event id: the events older than it"},
         }
-        responses = {"200": "The caller's events, newest first", "400": ("bad_request (paging)", self.error)}
+        responses = {"200": ("The caller's events, newest first", ANSWER), "400": ("bad_request (paging)", self.error)}
         return self.api.doc(params=params, responses=responses)(view)  # type: ignore[no-any-return]  # untyped restx
 
     def forgot_password(self, view: Callable[..., Any]) -> Callable[..., Any]:
@@ -242,7 +270,7 @@ class Docs:
             view,
             self.forgot_body,
             {
-                "202": "Whether or not the account exists: a link is mailed if it does",
+                "202": ("Whether or not the account exists: a link is mailed if it does", ANSWER),
                 "400": ("bad_request (the body) or email_invalid", self.error),
                 "404": ("not_found: recovery is off (no AUTH_RESET_URL)", self.error),
                 "429": ("too_many_attempts: retry after Retry-After seconds", self.error),
@@ -255,7 +283,7 @@ class Docs:
             view,
             self.reset_body,
             {
-                "200": "Password set, every session of the user ended",
+                "200": ("Password set, every session of the user ended", ANSWER),
                 "400": ("invalid_token, bad_request or a password policy code", self.error),
                 "404": ("not_found: recovery is off (no AUTH_RESET_URL)", self.error),
             },
@@ -267,7 +295,7 @@ class Docs:
             view,
             self.email_body,
             {
-                "202": "A confirmation link goes to the new address, a notice to the current one",
+                "202": ("A confirmation link goes to the new address, a notice to the current one", ANSWER),
                 "400": ("bad_request, email_invalid or same_email", self.error),
             },
         )
@@ -278,7 +306,7 @@ class Docs:
             view,
             self.confirm_body,
             {
-                "200": "The account has the new address",
+                "200": ("The account has the new address", ANSWER),
                 "400": ("invalid_token, bad_request or email_taken", self.error),
             },
         )

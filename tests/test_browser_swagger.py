@@ -48,7 +48,8 @@ def test_swagger_ui_logs_in_authorizes_and_calls_a_guarded_operation(served, tmp
 
         def execute(operation_id: str, body: dict = None):
             """Try the operation out; its (status, JSON body) as Swagger UI shows them."""
-            operation = find(f"#operations-default-{operation_id}")
+            tag = "sign-in" if operation_id == "post_api_login" else "account"
+            operation = find(f"#operations-{tag}-{operation_id}")
             click(".opblock-summary", operation)
             click(".try-out__btn", operation)
             if body is not None:
@@ -65,7 +66,12 @@ def test_swagger_ui_logs_in_authorizes_and_calls_a_guarded_operation(served, tmp
         # The Swagger UI assets are flask-restx's own, served by the app.
         scripts = [s.get_attribute("src") for s in browser.find_elements(By.CSS_SELECTOR, "script[src]")]
         assert scripts and all(src.startswith(served.url + "/") for src in scripts), scripts
-        click("#operations-tag-default")  # the operations start folded
+        # The operations are grouped by namespace, sign-in first; each group
+        # starts folded.
+        click("#operations-tag-sign-in")
+        tags = [tag.text for tag in browser.find_elements(By.CSS_SELECTOR, ".opblock-tag")]
+        assert tags[0].startswith("sign-in") and not any(tag.startswith("default") for tag in tags), tags
+        click("#operations-tag-account")
 
         status, answer = execute("post_api_login", {"username": "alice", "password": PASSWORD})
         assert status == 200, answer

@@ -138,3 +138,18 @@ def test_a_documented_guarded_operation_still_guards(make_app, make_user):
     assert client.get("/documented/things").status_code == 401
     assert client.get("/documented/things", headers=bearer(token)).status_code == 200
     assert client.post("/documented/things", headers=bearer(token)).status_code == 403
+
+
+def test_the_example_groups_its_operations_and_starts_with_the_bearer_flow(document):
+    assert "Start with POST /login" in document["info"]["description"]
+    tags = [tag["name"] for tag in document["tags"]]
+    assert tags[0] == "sign-in" and "default" not in tags
+    assert document["paths"]["/login"]["post"]["tags"] == ["sign-in"]
+    assert document["paths"]["/sessions"]["get"]["tags"] == ["account"]
+
+
+def test_unsafe_guarded_operations_document_csrf_failed_and_every_guarded_one_a_200_schema(document):
+    for path, method in GUARDED:
+        responses = document["paths"][path][method]["responses"]
+        assert "schema" in responses["200"], (path, method)
+        assert ("csrf_failed" in responses.get("403", {}).get("description", "")) is (method != "get"), path
