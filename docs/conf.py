@@ -9,10 +9,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE / "_ext")]
 
+import flask_auth_service_mongo  # noqa: E402  (from the checkout, above)
+
 project = "flask-auth-service-mongo"
 author = "flask-auth-service-mongo contributors"
 copyright = "the flask-auth-service-mongo contributors"
-release = version = "0.2.0"
+release = version = flask_auth_service_mongo.__version__
 
 extensions = ["sphinx.ext.autodoc", "configtable"]
 exclude_patterns = ["_build"]
@@ -22,4 +24,5 @@ autodoc_default_options = {"members": True, "exclude-members": "DoesNotExist, Mu
 # Types of the untyped libraries show up in signatures; do not chase them.
 nitpicky = False
 html_theme = "alabaster"
-html_static_path: list = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]

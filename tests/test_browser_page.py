@@ -260,3 +260,27 @@ def test_a_missing_browser_skips_here_and_fails_under_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="browser tests cannot run in CI"):
         helper.require_browser()
+
+
+@pytest.mark.slow
+def test_the_configuration_table_of_the_docs_fits_a_1280_px_window(tmp_path, browser):
+    import subprocess
+    import sys
+
+    from wire_server import ROOT
+
+    built = tmp_path / "html"
+    args = [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(ROOT / "docs"), str(built)]
+    subprocess.run(args, check=True, capture_output=True, timeout=300)
+    browser.set_window_size(1280, 900)
+    browser.get((built / "configuration.html").as_uri())
+    table = browser.find_element("css selector", "table.docutils")
+    assert table.find_elements("xpath", ".//code[contains(., 'AUTH_SESSION_CACHE_MAX_LAG_MS')]")
+    assert horizontal_overflow(browser) <= 0
+    # Every cell's text within the text column, not only the window.
+    column = browser.find_element("css selector", "div.body")
+    right = browser.execute_script(
+        "return Math.max(...[...arguments[0].querySelectorAll('*')].map((e) => e.getBoundingClientRect().right))",
+        table,
+    )
+    assert right <= browser.execute_script("return arguments[0].getBoundingClientRect().right", column) + 1

@@ -91,3 +91,34 @@ def test_the_helper_serves_a_plain_flask_blueprint(db_name):
     assert client.options("/api/v1/me").status_code == 204
     assert client.get("/api/v1/me").json == {"message": "unauthorized"}
     assert client.get("/api/v1x").mimetype == "text/html"  # not under the prefix
+
+
+def test_the_problem_details_handler_of_the_docs_reshapes_every_refusal(db_name):
+    from test_docs_commands import DOCS, code_blocks
+
+    (lines,) = [
+        lines for _, classes, lines in code_blocks((DOCS / "usage.rst").read_text()) if "error-handler" in classes
+    ]
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=SECRET, MONGODB_URI=database_uri(db_name), AUTH_BCRYPT_ROUNDS=4, TESTING=True)
+    AuthService(app)
+    exec("\n".join(lines), {"app": app})
+
+    @app.post("/login")
+    def login():
+        from flask_auth_service_mongo import api_rest
+
+        return api_rest.login()
+
+    @app.get("/me")
+    @auth.required()
+    def me():
+        return jsonify(message="ok")
+
+    client = app.test_client()
+    refused = client.get("/me")
+    assert (refused.status_code, refused.mimetype) == (401, "application/problem+json")
+    assert refused.json == {"type": "about:blank", "title": "unauthorized", "status": 401}
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    bad = client.post("/login", json={"username": "alice"})
+    assert (bad.status_code, bad.json["title"], bad.json["errors"]) == (400, "bad_request", {"password": "required"})
