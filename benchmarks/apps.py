@@ -3,13 +3,18 @@
 ``ours`` is the documented setup (flask-restx login/logout/refresh, guarded
 restx resource and plain views) plus a bare view, ``cached`` the same with
 ``AUTH_SESSION_CACHE`` on (both also with a scoped view, for sessions and
-personal access tokens alike); ``jwt`` is
+personal access tokens alike), ``metered`` with the metrics on too and
+``lean`` without the audit trail; ``jwt`` is
 flask-jwt-extended's stateless check; ``jwtdb`` is flask-jwt-extended with a
 MongoDB blocklist and a user loader, the setup its documentation recommends
-for revocation (both loaders on raw pymongo, its cheapest form).
+for revocation (both loaders on raw pymongo, its cheapest form); ``jwtredis``
+is flask-jwt-extended with the Redis blocklist of its documentation (when a
+Redis server is given).
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import mongoengine
 from bson import ObjectId
@@ -31,11 +36,11 @@ def ok():
     return jsonify(message="ok")
 
 
-def ours(uri: str, secret: str, bcrypt_rounds: int, session_cache: bool = False) -> Flask:
-    """Our extension as documented, plus bare views as the baseline."""
-    app = Flask("bench_cached" if session_cache else "bench_ours")
+def ours(uri: str, secret: str, bcrypt_rounds: int, session_cache: bool = False, name: str = "", **config) -> Flask:
+    """Our extension as documented (``config`` on top), plus bare views as the baseline."""
+    app = Flask(name or ("bench_cached" if session_cache else "bench_ours"))
     app.config.update(SECRET_KEY=secret, MONGODB_URI=uri, AUTH_BCRYPT_ROUNDS=bcrypt_rounds)
-    app.config.update(AUTH_SESSION_CACHE=session_cache)
+    app.config.update(AUTH_SESSION_CACHE=session_cache, **config)
     AuthService(app)
     blueprint = Blueprint("bench", __name__)
     api = Api(blueprint, doc=False)
@@ -109,6 +114,23 @@ def jwt_blocklist(secret: str) -> Flask:
     return app
 
 
+def jwt_redis(secret: str, redis_url: str) -> Flask:
+    """flask-jwt-extended with the Redis blocklist of its documentation."""
+    import redis
+
+    app = Flask("bench_jwtredis")
+    app.config.update(JWT_SECRET_KEY=secret)
+    jwt = JWTManager(app)
+    blocklist = redis.Redis.from_url(redis_url)
+
+    @jwt.token_in_blocklist_loader
+    def revoked(header: dict, payload: dict) -> bool:
+        return blocklist.get(payload["jti"]) is not None
+
+    app.add_url_rule("/guarded", "guarded", jwt_required()(ok))
+    return app
+
+
 def seed(bcrypt_rounds: int) -> str:
     """Create the benchmark user and role; the user's id."""
     role = Role.objects(name=ROLE).first() or Role(name=ROLE, permissions={"scopes": [SCOPE]}).save()
@@ -127,12 +149,18 @@ def jwt_token(app: Flask, user_id: str) -> str:
         return create_access_token(identity=user_id)
 
 
-def mounted(uri: str, secret: str, bcrypt_rounds: int) -> dict[str, Flask]:
+def mounted(uri: str, secret: str, bcrypt_rounds: int, redis_url: Optional[str] = None) -> dict[str, Flask]:
     """Every benchmark app by URL prefix ("" is ours), built in the right order:
     ours connects the database the blocklist app then uses."""
-    return {
+    found = {
         "": ours(uri, secret, bcrypt_rounds),
         "/cached": ours(uri, secret, bcrypt_rounds, session_cache=True),
+        # The audit trail is on by default, the metrics off: each way around.
+        "/metered": ours(uri, secret, bcrypt_rounds, name="bench_metered", AUTH_METRICS=True),
+        "/lean": ours(uri, secret, bcrypt_rounds, name="bench_lean", AUTH_AUDIT_RETENTION_DAYS=0),
         "/jwt": jwt_stateless(secret),
         "/jwtdb": jwt_blocklist(secret),
     }
+    if redis_url:
+        found["/jwtredis"] = jwt_redis(secret, redis_url)
+    return found

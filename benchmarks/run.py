@@ -58,11 +58,14 @@ VIEWS = [  # row, path, token
     ("ours: guarded + current_user()", "/guarded-user", "ours"),
     ("ours cached: guarded plain view", "/cached/guarded", "cached"),
     ("ours cached: guarded + current_user()", "/cached/guarded-user", "cached"),
+    ("ours + metrics: guarded plain view", "/metered/guarded", "ours"),
+    ("ours, no audit trail: guarded plain view", "/lean/guarded", "ours"),
     ("ours: scoped view, session", "/scoped", "ours"),
     ("ours: scoped view, personal access token", "/scoped", "pat"),
     ("ours cached: scoped view, personal access token", "/cached/scoped", "cached_pat"),
     ("flask-jwt-extended stateless", "/jwt/guarded", "jwt"),
     ("flask-jwt-extended blocklist + user loader", "/jwtdb/guarded", "jwt"),
+    ("flask-jwt-extended + Redis blocklist", "/jwtredis/guarded", "jwt_redis"),
 ]
 GUARDED = "ours: guarded plain view"
 #: Without change streams (mongomock) the cached app reads like the strict one.
@@ -168,10 +171,16 @@ def view_step(client: Client, row: str, path: str, token: Optional[str]) -> Call
     return step
 
 
-def login_logout_step(client: Client) -> Callable[[Timed], None]:
+#: The apps whose login and logout are timed: (URL prefix, what the rows add).
+LOGINS = [("", ""), ("/metered", " + metrics"), ("/lean", ", no audit trail")]
+
+
+def login_logout_step(client: Client, prefix: str = "", suffix: str = "") -> Callable[[Timed], None]:
+    login, logout = "login" + suffix, "logout" + suffix
+
     def step(timed: Timed) -> None:
-        body = expect("login", timed("login", lambda: client("POST", "/restx/login", body=CREDENTIALS)))
-        expect("logout", timed("logout", lambda: client("POST", "/restx/logout", body["data"]["token"])))
+        body = expect(login, timed(login, lambda: client("POST", prefix + "/restx/login", body=CREDENTIALS)))
+        expect(logout, timed(logout, lambda: client("POST", prefix + "/restx/logout", body["data"]["token"])))
 
     return step
 
@@ -198,21 +207,27 @@ def views_for(tokens: dict) -> list:
 def steps_for(client: Client, tokens: dict, views: int, sessions: int) -> list:
     """(repetitions a round, step) for every row."""
     steps = [(views, view_step(client, row, path, tokens.get(kind))) for row, path, kind in views_for(tokens)]
-    return steps + [(sessions, login_logout_step(client)), (sessions, refresh_step(client))]
+    steps += [(sessions, login_logout_step(client, prefix, suffix)) for prefix, suffix in LOGINS]
+    return steps + [(sessions, refresh_step(client))]
 
 
 # -- measuring -----------------------------------------------------------------
+
+
+#: CPU time of this process (every thread: the session cache's too) by row.
+CPU: dict[str, list[int]] = collections.defaultdict(list)
 
 
 def recorder(samples: dict, count_commands: bool) -> Timed:
     def timed(row: str, request: Callable[[], tuple]) -> tuple:
         if count_commands:
             COUNTER.row = row
-        start = time.perf_counter_ns()
+        start, cpu = time.perf_counter_ns(), time.process_time_ns()
         try:
             return request()
         finally:
             samples[row].append(time.perf_counter_ns() - start)
+            CPU[row].append(time.process_time_ns() - cpu)
             COUNTER.row = None
 
     return timed
@@ -226,6 +241,7 @@ def interleaved(steps: list, rounds: int, count_commands: bool = False) -> dict:
         for _ in range(count):
             step(recorder(collections.defaultdict(list), False))
     COUNTER.counts.clear()
+    CPU.clear()
     timed = recorder(samples, count_commands)
     for _ in range(rounds):
         for count, step in steps:
@@ -360,6 +376,27 @@ def secantus(executable: str) -> Iterator[str]:
             yield f"mongodb://127.0.0.1:{port}"
 
 
+@contextlib.contextmanager
+def redis_server() -> Iterator[Optional[str]]:
+    """Debian's redis-server on a free loopback port (no persistence), for
+    flask-jwt-extended's Redis blocklist; None when it or redis-py is missing."""
+    import shutil
+
+    executable = shutil.which("redis-server")
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        executable = None
+    if executable is None:
+        print("no redis-server or redis-py (apt-get install redis-server; pip install redis): no Redis row")
+        yield None
+        return
+    port = free_port()
+    command = [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with started(command, port):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
 def with_database(uri: str, name: str) -> str:
     return urlunsplit(urlsplit(uri)._replace(path="/" + name))
 
@@ -400,12 +437,14 @@ def fill_sessions(uri: str, total: int) -> None:
 # -- sections ------------------------------------------------------------------
 
 
-def prepare(uri: str, secret: str, rounds: int, wire: bool) -> tuple[dict, dict]:
+def prepare(uri: str, secret: str, rounds: int, wire: bool, redis_url: Optional[str] = None) -> tuple[dict, dict]:
     """Build the apps on ``uri``, seed the user; the apps and the tokens."""
-    mounted = apps.mounted(uri, secret, rounds)
+    mounted = apps.mounted(uri, secret, rounds, redis_url)
     user_id = apps.seed(rounds)
     client = test_clients(mounted)
     tokens = {"jwt": apps.jwt_token(mounted["/jwt"], user_id)}
+    if redis_url:
+        tokens["jwt_redis"] = tokens["jwt"]
     for kind, prefix in (("ours", ""), ("cached", "/cached")):
         if wire or kind not in WIRE_ONLY_KINDS:
             tokens[kind] = expect("login", client("POST", prefix + "/restx/login", body=CREDENTIALS))["data"]["token"]
@@ -419,23 +458,33 @@ def test_client_section(title: str, mounted: dict, tokens: dict, size: dict, wir
     client = test_clients(mounted)
     steps = steps_for(client, tokens, size["views"], size["sessions"])
     samples = interleaved(steps, size["rounds"], count_commands=wire)
-    header, extra = TIMING, (lambda row: [])
+    header = TIMING + ["CPU µs (this process)"]
+
+    def extra(row: str) -> list[str]:
+        cells = [us(sum(CPU[row]) / len(CPU[row]))]
+        if wire:
+            cells.append(f"{COUNTER.counts[row] / len(samples[row]):.2f}")
+        return cells
+
     if wire:
-        header = TIMING + ["db commands / request"]
-        extra = lambda row: [f"{COUNTER.counts[row] / len(samples[row]):.2f}"]  # noqa: E731
+        header.append("db commands / request")
     table(title, header, timing_rows(samples, extra))
 
 
-def server_command(port: int, uri: str, secret: str, args: argparse.Namespace) -> tuple[list[str], dict]:
+def server_command(
+    port: int, uri: str, secret: str, args: argparse.Namespace, redis_url: Optional[str] = None
+) -> tuple[list[str], dict]:
     """The command and environment of a benchmark HTTP server on ``port``."""
     command = [sys.executable, __file__, "--serve", str(port), "--mongodb-uri", uri]
     command += ["--bcrypt-rounds", str(args.bcrypt_rounds), "--clients", str(args.clients)]
-    return command, {**os.environ, "BENCH_SECRET": secret}
+    return command, {**os.environ, "BENCH_SECRET": secret, "BENCH_REDIS_URL": redis_url or ""}
 
 
-def http_section(uri: str, secret: str, tokens: dict, args: argparse.Namespace, size: dict) -> None:
+def http_section(
+    uri: str, secret: str, tokens: dict, args: argparse.Namespace, size: dict, redis_url: Optional[str]
+) -> None:
     port = free_port()
-    command, env = server_command(port, uri, secret, args)
+    command, env = server_command(port, uri, secret, args, redis_url)
     samples: dict[str, list[int]] = {}
     rates: dict[str, float] = {}
     makers = [
@@ -660,10 +709,15 @@ def memory_section(size: dict, secret: str) -> None:
 
 
 def benchmark(args: argparse.Namespace, uri: Optional[str]) -> None:
+    with redis_server() as redis_url:
+        compare(args, uri, redis_url)
+
+
+def compare(args: argparse.Namespace, uri: Optional[str], redis_url: Optional[str]) -> None:
     size = SIZES["quick" if args.quick else "full"]
     secret = secrets.token_urlsafe(48)
     describe(args, uri)
-    mounted, tokens = prepare("mongomock://localhost/flask_auth_bench", secret, args.bcrypt_rounds, wire=False)
+    mounted, tokens = prepare("mongomock://localhost/flask_auth_bench", secret, args.bcrypt_rounds, False, redis_url)
     if args.profile:
         return profile(mounted, tokens, size)
     test_client_section("Flask test client, mongomock", mounted, tokens, size, wire=False)
@@ -672,9 +726,9 @@ def benchmark(args: argparse.Namespace, uri: Optional[str]) -> None:
         database = "flask_auth_bench_" + secrets.token_hex(4)
         wire_uri = with_database(uri, database)
         try:
-            mounted, tokens = prepare(wire_uri, secret, args.bcrypt_rounds, wire=True)
+            mounted, tokens = prepare(wire_uri, secret, args.bcrypt_rounds, True, redis_url)
             test_client_section("Flask test client, wire server", mounted, tokens, size, wire=True)
-            http_section(wire_uri, secret, tokens, args, size)
+            http_section(wire_uri, secret, tokens, args, size, redis_url)
             sessions_section(wire_uri, mounted, tokens, size)
             proof_section(wire_uri, mounted, tokens, size)
             revocation_section(wire_uri, secret, args, size)
@@ -689,7 +743,8 @@ def serve(args: argparse.Namespace) -> None:
     import waitress
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-    mounted = apps.mounted(args.mongodb_uri, os.environ["BENCH_SECRET"], args.bcrypt_rounds)
+    redis_url = os.environ.get("BENCH_REDIS_URL") or None
+    mounted = apps.mounted(args.mongodb_uri, os.environ["BENCH_SECRET"], args.bcrypt_rounds, redis_url)
     root = mounted.pop("")
     waitress.serve(DispatcherMiddleware(root, mounted), host="127.0.0.1", port=args.serve, threads=args.clients)
 
