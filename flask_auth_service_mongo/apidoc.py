@@ -55,7 +55,7 @@ CSRF = (
 )
 
 
-class _Answer(fields.Raw):
+class _Answer(fields.Raw):  # type: ignore[misc]  # untyped restx
     """The answer of a guarded operation whose view documents nothing better,
     inline (no model to register on the app's ``Api``)."""
 

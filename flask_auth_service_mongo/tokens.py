@@ -10,12 +10,14 @@ and verification requires them.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import jwt
 from bson import ObjectId
@@ -68,7 +70,8 @@ class TokenCodec:
         self._keys = keys
         self._leeway = leeway_seconds
         self._cache_size = cache_size
-        self._cache: dict[str, dict[str, Any]] = {}
+        #: digest of a verified access token -> (exp, sub, sid), never past exp.
+        self._cache: dict[bytes, tuple[int, str, str]] = {}
         self._evict_lock = threading.Lock()
         self._issuer = issuer
         self._audience = audience
@@ -126,20 +129,21 @@ class TokenCodec:
             )
         return IssuedToken(token, jti, expires_at)
 
-    def decode(self, token: str, kind: str) -> dict[str, Any]:
+    def decode(self, token: str, kind: str) -> Mapping[str, Any]:
         """The claims of a valid token of type ``kind``, else InvalidToken/TokenExpired."""
         if kind == ACCESS:
-            claims = self._cache.get(token)
-            if claims is not None and claims["exp"] + self._leeway > time.time():
-                return claims
+            key = cache_key(token)
+            found = self._cache.get(key)
+            if found is not None and found[0] + self._leeway > time.time():
+                return CachedClaims(token, found)
         try:
             header = jwt.get_unverified_header(token)
-            key = self._keys.verification_key(header.get("kid"))
-            if key is None or header.get("typ") not in (TYP[kind], LEGACY_TYP):
+            verifier = self._keys.verification_key(header.get("kid"))
+            if verifier is None or header.get("typ") not in (TYP[kind], LEGACY_TYP):
                 raise InvalidToken()
             claims = jwt.decode(
                 token,
-                key,
+                verifier,
                 algorithms=[self._keys.algorithm],
                 leeway=self._leeway,
                 issuer=self._issuer,
@@ -153,22 +157,63 @@ class TokenCodec:
         if claims.get("type") != kind or not well_typed(claims):
             raise InvalidToken()
         if kind == ACCESS and self._cache_size:
-            self._remember(token, claims)
+            self._remember(key, (claims["exp"], claims["sub"], claims["sid"]))
         return claims
 
-    def _remember(self, token: str, claims: dict[str, Any]) -> None:
+    def _remember(self, key: bytes, entry: tuple[int, str, str]) -> None:
         if len(self._cache) >= self._cache_size:
             with self._evict_lock:
                 now = time.time()
-                expired = [t for t, c in list(self._cache.items()) if c["exp"] + self._leeway <= now]
+                expired = [k for k, e in list(self._cache.items()) if e[0] + self._leeway <= now]
                 for stale in expired or list(self._cache)[: max(1, self._cache_size // 8)]:
                     self._cache.pop(stale, None)
-        self._cache[token] = claims
+        self._cache[key] = entry
 
     def forget(self, token: Optional[str]) -> None:
         """Drop a token from the cache (it would be refused by its session anyway)."""
         if token:
-            self._cache.pop(token, None)
+            self._cache.pop(cache_key(token), None)
+
+
+def cache_key(token: str) -> bytes:
+    """What the verified-token cache knows a token by: a 128-bit digest
+    (finding another token of the same digest is a second preimage), a
+    fraction of the token's own size."""
+    return hashlib.blake2b(token.encode(), digest_size=16).digest()
+
+
+class CachedClaims(Mapping[str, Any]):
+    """The claims of a token the cache verified before: ``exp``, ``sub`` and
+    ``sid`` as remembered, the others read from the token when asked for
+    (``auth.current_claims()``), since its digest matched."""
+
+    __slots__ = ("_token", "_entry", "_all")
+
+    def __init__(self, token: str, entry: tuple[int, str, str]):
+        self._token = token
+        self._entry = entry
+        self._all: Optional[dict[str, Any]] = None
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "sid":
+            return self._entry[2]
+        if name == "sub":
+            return self._entry[1]
+        if name == "exp":
+            return self._entry[0]
+        return self._claims()[name]
+
+    def _claims(self) -> dict[str, Any]:
+        if self._all is None:
+            payload = self._token.split(".")[1]
+            self._all = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return self._all
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._claims())
+
+    def __len__(self) -> int:
+        return len(self._claims())
 
 
 def additional_claims(loader: ClaimsLoader, user: Any) -> dict[str, Any]:
@@ -232,7 +277,7 @@ def well_typed(claims: dict[str, Any]) -> bool:
     )
 
 
-def subject_id(claims: dict[str, Any]) -> ObjectId:
+def subject_id(claims: Mapping[str, Any]) -> ObjectId:
     """The user id of a token's ``sub`` claim; InvalidToken when it is none."""
     try:
         return ObjectId(claims["sub"])

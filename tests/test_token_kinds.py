@@ -153,6 +153,8 @@ def test_the_apps_own_claims_are_in_every_access_token_and_in_current_claims(db_
     assert "tenant" not in claims_of(data["refresh_token"])
     answer = client.get("/claims", headers=bearer(data["access_token"])).json
     assert (answer["tenant"], answer["roles"], answer["sub"]) == ("acme", ["admin"], claims_of(data["token"])["sub"])
+    # Again: the verified-token cache answers, with every claim still there.
+    assert client.get("/claims", headers=bearer(data["access_token"])).json == answer == claims_of(data["token"])
     refreshed = client.post("/refresh", json={"refresh_token": data["refresh_token"]}).json["data"]
     assert claims_of(refreshed["access_token"])["tenant"] == "acme"
     assert seen == ["alice", "alice"]  # login, refresh
