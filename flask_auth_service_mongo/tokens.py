@@ -152,7 +152,9 @@ class TokenCodec:
             )
         except jwt.ExpiredSignatureError:
             raise TokenExpired() from None
-        except (jwt.InvalidTokenError, UnicodeEncodeError):
+        except (jwt.InvalidTokenError, UnicodeEncodeError, RecursionError, OverflowError, TypeError, ValueError):
+            # Older PyJWT releases let a hostile token's nested header, or an
+            # exp of "Infinity" or a list, through as such errors: still refused.
             raise InvalidToken() from None
         if claims.get("type") != kind or not well_typed(claims):
             raise InvalidToken()

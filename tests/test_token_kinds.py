@@ -7,6 +7,7 @@ import pytest
 from conftest import PASSWORD, SECRET, bearer, database_uri, graphql
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Blueprint, Flask, jsonify
+from mfa_helpers import enrol
 from test_graphql_refresh_token import refresh as graphql_refresh
 from test_jwks import key_config, published
 from test_keys import pem_private
@@ -117,8 +118,9 @@ def test_a_bad_issuer_or_audience_is_a_start_up_error(make_app, value):
             make_app(**{key: value})
 
 
-def own_app(db_name: str, loader=None) -> tuple[Flask, AuthService]:
-    """A small app of a user's: login, refresh and a view of its claims."""
+def own_app(db_name: str, loader=None, prefix: str = "") -> tuple[Flask, AuthService]:
+    """A small app of a user's: login (and its second step), refresh, TOTP
+    enrolment and a view of its claims, under ``prefix``."""
     app = Flask(__name__)
     app.config.update(SECRET_KEY=SECRET, MONGODB_URI=database_uri(db_name), AUTH_BCRYPT_ROUNDS=4, TESTING=True)
     service = AuthService(app)
@@ -126,14 +128,17 @@ def own_app(db_name: str, loader=None) -> tuple[Flask, AuthService]:
         service.additional_claims_loader(loader)
     blueprint = Blueprint("api", __name__)
     blueprint.post("/login")(api_rest.login)
+    blueprint.post("/login/mfa")(api_rest.login_mfa)
     blueprint.post("/refresh")(api_rest.refresh)
+    blueprint.post("/mfa/totp")(api_rest.totp_begin)
+    blueprint.post("/mfa/totp/confirm")(api_rest.totp_confirm)
 
     @blueprint.get("/claims")
     @auth.required()
     def claims():
         return jsonify(auth.current_claims())
 
-    app.register_blueprint(blueprint)
+    app.register_blueprint(blueprint, url_prefix=prefix or None)
     return app, service
 
 
@@ -158,6 +163,21 @@ def test_the_apps_own_claims_are_in_every_access_token_and_in_current_claims(db_
     refreshed = client.post("/refresh", json={"refresh_token": data["refresh_token"]}).json["data"]
     assert claims_of(refreshed["access_token"])["tenant"] == "acme"
     assert seen == ["alice", "alice"]  # login, refresh
+
+
+def test_the_second_factors_step_runs_the_loader_too(db_name, make_user):
+    app, _ = own_app(db_name, lambda user: {"tenant": "acme"}, prefix="/admin")
+    with app.app_context():
+        make_user()
+    client = app.test_client()
+    token = client.post("/admin/login", json={"username": "alice", "password": PASSWORD}).json["data"]["token"]
+    authenticator, _ = enrol(client, token)
+    started = client.post("/admin/login", json={"username": "alice", "password": PASSWORD}).json
+    assert started["message"] == "mfa_required"
+    body = {"mfa_token": started["data"]["mfa_token"], "code": authenticator.code()}
+    data = client.post("/admin/login/mfa", json=body).json["data"]
+    claims = claims_of(data["access_token"])
+    assert (claims["tenant"], claims["acr"]) == ("acme", "aal2")
 
 
 def test_a_loader_registered_after_init_app_counts_too(db_name, make_user):
