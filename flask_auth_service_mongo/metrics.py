@@ -93,12 +93,16 @@ class AuthMetrics:
 
 _by_registry: dict[int, AuthMetrics] = {}
 _lock = threading.Lock()
+#: Whether an app of this process turned the metrics on (else nothing looks).
+_enabled = False
 
 
 def for_registry(registry: Optional[Any]) -> AuthMetrics:
     """The metrics of ``registry`` (None: prometheus_client's global one),
     registered there on first use."""
+    global _enabled
     registry = registry if registry is not None else _prometheus().REGISTRY
+    _enabled = True
     with _lock:
         metrics = _by_registry.get(id(registry))
         if metrics is None or metrics.registry is not registry:
@@ -108,6 +112,8 @@ def for_registry(registry: Optional[Any]) -> AuthMetrics:
 
 def current() -> Optional[AuthMetrics]:
     """The metrics of the current app, None when it has none (or there is no app)."""
+    if not _enabled:
+        return None
     state = current_app_state()
     return state.metrics if state is not None else None
 
