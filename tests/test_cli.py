@@ -140,6 +140,7 @@ def test_the_in_memory_backend_outside_testing_is_refused_with_a_one_line_reason
 def flask_cli(*args, **env):
     """``flask --app examples.app ...`` in a process of its own, as a user types it."""
     environ = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "SECRET_KEY") and "FLASK" not in k}
+    environ["FLASK_AUTH_DEMO_REGISTRY"] = os.environ["FLASK_AUTH_DEMO_REGISTRY"]  # the tests' own (conftest)
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "examples.app", *args],
         cwd=ROOT,
