@@ -181,7 +181,7 @@ def cache_key(token: str) -> bytes:
     """What the verified-token cache knows a token by: a 128-bit digest
     (finding another token of the same digest is a second preimage), a
     fraction of the token's own size."""
-    return hashlib.blake2b(token.encode(), digest_size=16).digest()
+    return hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 class CachedClaims(Mapping[str, Any]):
