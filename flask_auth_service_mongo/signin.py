@@ -128,7 +128,8 @@ def issue_pair(
 
 
 def refresh(refresh_token: str) -> TokenPair:
-    """Spend ``refresh_token`` for a new pair of the same session.
+    """Spend ``refresh_token`` for a new pair of the same session, for a
+    user still active (Unauthorized otherwise, the token unspent).
 
     A refresh token that was already spent ends the whole session (theft).
     """
@@ -140,24 +141,17 @@ def refresh(refresh_token: str) -> TokenPair:
     new_refresh = state.tokens.issue(REFRESH, str(user_id), session_id, claims["exp"], epoch(now))
     with unavailable_on_error():
         cutoff = session_cutoff(state.policies, now)
+        # The user as it is now: one disabled or deleted however it was
+        # written (a raw write, a queryset update) gets no new pair.
+        user = User.find_active(user_id)
+        if user is None:
+            raise Unauthorized()
         session = state.store.rotate(session_id, user_id, claims["jti"], new_refresh.jti, now, cutoff)
         if session is None:
             _refuse_refresh(session_id, user_id, claims["jti"], now, cutoff)
-        user = _claims_user(user_id)
     role, change_password = session.get("role"), bool(session.get("change_password"))
     amr, acr = tuple(session.get("amr") or PASSWORD_ONLY), session.get("acr") or "aal1"
     return issue_pair(user_id, session_id, expires_at, new_refresh.token, role, change_password, now, amr, acr, user)
-
-
-def _claims_user(user_id: ObjectId) -> Optional[User]:
-    """The user the app's ``additional_claims_loader`` is given at refresh
-    (read only when there is one); Unauthorized when it is gone."""
-    if get_state().tokens.claims_loader is None:
-        return None
-    user = User.find_active(user_id)
-    if user is None:
-        raise Unauthorized()
-    return user
 
 
 def _refuse_refresh(

@@ -8,7 +8,7 @@ import pytest
 from conftest import SECRET, bearer
 from freezegun import freeze_time
 
-from flask_auth_service_mongo.models import Session
+from flask_auth_service_mongo.models import Session, User
 
 
 def refresh(client, token):
@@ -137,3 +137,14 @@ def test_expires_in_is_the_real_lifetime_when_the_session_ends_sooner(make_app, 
     assert pair["expires_in"] == 60
     with later(80):
         assert refresh(client, pair["refresh_token"]).json["data"]["expires_in"] == 10
+
+
+def test_a_user_disabled_around_the_models_gets_no_new_pair_and_keeps_the_token_unspent(client, make_user, login):
+    user = make_user()
+    pair = login()
+    User.objects(pk=user.pk).update(set__active=False)  # a queryset update: no model hook runs
+    refused = client.post("/admin/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert (refused.status_code, refused.json["message"]) == (401, "unauthorized")
+    User.objects(pk=user.pk).update(set__active=True)
+    again = client.post("/admin/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert again.status_code == 200  # not spent by the refusal: no reuse detected
