@@ -18,6 +18,7 @@ import secrets
 from typing import Optional
 
 from flask import Blueprint, Flask, current_app
+from flask.sessions import SecureCookieSessionInterface
 from flask_restx import Api, Resource
 
 from flask_auth_service_mongo import (
@@ -300,8 +301,17 @@ def account_page():
     return response
 
 
+class NoFlaskSession(SecureCookieSessionInterface):
+    """Nothing here uses Flask's own cookie session (our tokens have cookies
+    of their own): no request opens or saves one, though SECRET_KEY is set."""
+
+    def open_session(self, app, request):
+        return None  # Flask then uses a null session, and never saves it
+
+
 def create_app(config: Optional[dict] = None) -> Flask:
     app = Flask(__name__)
+    app.session_interface = NoFlaskSession()
     in_memory = not (config or {}).get("MONGODB_URI") and not os.environ.get("MONGODB_URI")
     random_key = secrets.token_urlsafe(48) if in_memory else None
     app.config.update(
