@@ -70,7 +70,6 @@ def login(role: RoleSpec = None) -> Response:
     body = read_json_object(("username", "password"))
     found = mfa.login(body["username"], body["password"], allowed_roles(role), transport.request_client())
     if isinstance(found, mfa.MfaRequired):
-        metrics.count_login(metrics.LOGIN_MFA_REQUIRED)
         return {"message": "mfa_required", "data": found.as_data()}, 200
     return _pair_answer(found)
 

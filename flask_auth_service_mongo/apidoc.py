@@ -99,10 +99,10 @@ def mark_guarded(
 ) -> None:
     """Document ``wrapper`` as guarded; what the view documents itself wins.
 
-    A 200 with the generic ``AuthAnswer`` model is shown unless the view
-    documents a success (below the guard, where it is seen). ``functools.wraps`` copied the view's
-    ``__apidoc__`` (the same dict) onto ``wrapper``: it is merged into a new
-    one, never changed in place.
+    A 200 with the generic ``{"message", "data"}`` schema is shown unless the
+    view documents a success (below the guard, where it is seen).
+    ``functools.wraps`` copied the view's ``__apidoc__`` (the same dict) onto
+    ``wrapper``: it is merged into a new one, never changed in place.
     """
     own = getattr(wrapper, "__apidoc__", {})
     if own is False:  # hidden by @api.hide or @api.doc(False)

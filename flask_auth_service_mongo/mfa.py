@@ -20,7 +20,7 @@ import segno
 from bson import ObjectId
 from flask import current_app
 
-from . import signals, signin, throttle
+from . import metrics, signals, signin, throttle
 from .clock import utcnow
 from .database import current_database, unavailable_on_error
 from .errors import BadCode, BadRequest, MfaNotEnrolled, Unauthorized
@@ -251,6 +251,7 @@ def login(username: str, password: str, roles: Optional[frozenset[str]], client:
     with unavailable_on_error():
         token, expires_at = store().open_challenge(user.pk, found, utcnow(), get_state().settings.mfa_token_seconds)
         throttle.reset(user.username, client.ip or "")
+    metrics.count_login(metrics.LOGIN_MFA_REQUIRED)
     return MfaRequired(token, tuple(found), expires_at)
 
 

@@ -10,7 +10,6 @@ and verification requires them.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import threading
@@ -23,6 +22,7 @@ import jwt
 from bson import ObjectId
 from bson.errors import InvalidId
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.utils import base64url_decode
 
 from .errors import ConfigError, InvalidToken, TokenExpired
 from .keys import KeyRing
@@ -79,7 +79,7 @@ class TokenCodec:
         #: The application's ``additional_claims_loader``, if it registered one.
         self.claims_loader: Optional[ClaimsLoader] = None
         #: The longest refresh token the key ring can have signed.
-        self.max_refresh_length = max_token_length(keys, REFRESH, issuer, audience)
+        self.max_refresh_length = max_refresh_token_length(keys, issuer, audience)
         if self.max_refresh_length > MAX_ACCESS_TOKEN_LENGTH:
             raise ConfigError(
                 f"the keys sign tokens of up to {self.max_refresh_length} characters, more than the "
@@ -207,8 +207,7 @@ class CachedClaims(Mapping[str, Any]):
 
     def _claims(self) -> dict[str, Any]:
         if self._all is None:
-            payload = self._token.split(".")[1]
-            self._all = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            self._all = json.loads(base64url_decode(self._token.split(".")[1]))
         return self._all
 
     def __iter__(self) -> Iterator[str]:
@@ -230,21 +229,18 @@ def additional_claims(loader: ClaimsLoader, user: Any) -> dict[str, Any]:
     return dict(claims)
 
 
-def max_token_length(keys: KeyRing, kind: str, issuer: Optional[str], audience: Optional[str]) -> int:
-    """The length of the longest token of ``kind`` (without claims of the
-    app's loader) that a key of ``keys`` signs: its longest header, its
-    longest claims and its longest signature, in base64url."""
+def max_refresh_token_length(keys: KeyRing, issuer: Optional[str], audience: Optional[str]) -> int:
+    """The length of the longest refresh token a key of ``keys`` signs: its
+    longest header, its longest claims and its longest signature, in base64url."""
     longest_kid = max((keys.kid, *keys.verify_keys), key=len)
-    header = {"alg": keys.algorithm, "typ": TYP[kind], "kid": longest_kid}
+    header = {"alg": keys.algorithm, "typ": TYP[REFRESH], "kid": longest_kid}
     claims = {
         "sub": "0" * 24,
         "sid": "0" * 64,
         "jti": "0" * 32,
-        "type": kind,
+        "type": REFRESH,
         "iat": 10**12,
         "exp": 10**12,
-        "amr": ["pwd", "otp", "hwk", "swk"],
-        "acr": "aal3",
         "iss": issuer or "",
         "aud": audience or "",
     }

@@ -1,15 +1,12 @@
 """Prometheus metrics (AUTH_METRICS): the counters moving with the flows, a
 registry of the app's own, and one scrape summing two gunicorn workers."""
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,7 +14,7 @@ from conftest import PASSWORD, SECRET, SERVER_URI, bearer, database_uri
 from flask import Flask
 from mfa_helpers import enrol
 from prometheus_client import REGISTRY, CollectorRegistry
-from wire_server import HTTP_TIMEOUT_SECONDS, ROOT, free_port
+from wire_server import ROOT, free_port, http_call, wait_for
 
 from flask_auth_service_mongo import AuthService, api_rest, metrics
 
@@ -131,15 +128,6 @@ def test_they_are_off_by_default(db_name):
         metrics.exposition()
 
 
-def http(method: str, url: str, body: bytes | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 @pytest.mark.slow
 def test_one_scrape_sums_the_counts_of_two_gunicorn_workers(db_name, tmp_path):
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable))
@@ -164,12 +152,12 @@ def test_one_scrape_sums_the_counts_of_two_gunicorn_workers(db_name, tmp_path):
     server = subprocess.Popen([*args, "examples.app:create_app()"], cwd=ROOT, env=environment, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _workers(server) == 2 and _answers(base))
+        wait_for(lambda: _workers(server) == 2 and _answers(base), 60, "gunicorn's two workers")
         sent = 0
 
         def fail_a_login(number: int) -> int:
-            body = json.dumps({"username": f"nobody{number}", "password": "wrong password"}).encode()
-            return http("POST", base + "/admin/login", body)[0]
+            body = {"username": f"nobody{number}", "password": "wrong password"}
+            return http_call("POST", base + "/admin/login", body)[0]
 
         def login_workers() -> set:
             lines = access_log.read_text().splitlines() if access_log.exists() else []
@@ -181,7 +169,7 @@ def test_one_scrape_sums_the_counts_of_two_gunicorn_workers(db_name, tmp_path):
                 sent += 16
                 time.sleep(0.2)  # the access log is written after the answer
         assert len(login_workers()) == 2, "both workers answered logins"
-        status, text = http("GET", base + "/metrics")
+        status, text = http_call("GET", base + "/metrics")
         assert status == 200
         found = re.search(r'^auth_logins_total\{result="bad_credentials"\} (\S+)$', text, re.M)
         assert found and float(found.group(1)) == sent > 0, (sent, found)
@@ -191,16 +179,9 @@ def test_one_scrape_sums_the_counts_of_two_gunicorn_workers(db_name, tmp_path):
         log.close()
 
 
-def wait_until(check, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "gunicorn did not start its two workers"
-        time.sleep(0.2)
-
-
 def _answers(base: str) -> bool:
     try:
-        return http("GET", base + "/.well-known/jwks.json")[0] == 200
+        return http_call("GET", base + "/.well-known/jwks.json")[0] == 200
     except OSError:
         return False
 

@@ -118,6 +118,21 @@ def server_version(uri: str, seconds: float = START_SECONDS) -> str:
     return f"MongoDB {info['version']}{extra}"
 
 
+def http_call(method: str, url: str, body: Optional[dict] = None, token: Optional[str] = None):
+    """``(status, JSON body or text)`` of one HTTP request; a hang fails the test."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
+            return response.status, decode(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, decode(error.read())
+
+
 def decode(body: bytes):
     """A JSON body, or the raw text of anything else (a 500 page shows up as is)."""
     try:
@@ -224,19 +239,7 @@ class AppProcess(Process):
 
     def call(self, method: str, path: str, body: Optional[dict] = None, token: Optional[str] = None):
         """``(status, JSON body)`` of one HTTP request; a hang fails the test."""
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", data=data, headers=headers, method=method
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
-                return response.status, decode(response.read())
-        except urllib.error.HTTPError as error:
-            with error:
-                return error.code, decode(error.read())
+        return http_call(method, f"http://127.0.0.1:{self.port}{path}", body, token)
 
 
 class AppThread:
