@@ -149,12 +149,15 @@ def jwt_token(app: Flask, user_id: str) -> str:
         return create_access_token(identity=user_id)
 
 
-def mounted(uri: str, secret: str, bcrypt_rounds: int, redis_url: Optional[str] = None) -> dict[str, Flask]:
+def mounted(
+    uri: str, secret: str, bcrypt_rounds: int, redis_url: Optional[str] = None, cache_lag_ms: int = 500
+) -> dict[str, Flask]:
     """Every benchmark app by URL prefix ("" is ours), built in the right order:
-    ours connects the database the blocklist app then uses."""
+    ours connects the database the blocklist app then uses. ``cache_lag_ms``:
+    the cached app's ``AUTH_SESSION_CACHE_MAX_LAG_MS``."""
     found = {
         "": ours(uri, secret, bcrypt_rounds),
-        "/cached": ours(uri, secret, bcrypt_rounds, session_cache=True),
+        "/cached": ours(uri, secret, bcrypt_rounds, session_cache=True, AUTH_SESSION_CACHE_MAX_LAG_MS=cache_lag_ms),
         # The audit trail is on by default, the metrics off: each way around.
         "/metered": ours(uri, secret, bcrypt_rounds, name="bench_metered", AUTH_METRICS=True),
         "/lean": ours(uri, secret, bcrypt_rounds, name="bench_lean", AUTH_AUDIT_RETENTION_DAYS=0),

@@ -51,8 +51,9 @@ from flask_auth_service_mongo.passwords import check_password, hash_password
 
 BARE = "bare Flask view"
 VIEWS = [  # row, path, token
-    (BARE, "/bare", None),
-    ("bare flask-restx resource", "/restx/bare", None),
+    # The bare views get the request the guarded ones get, Authorization header included.
+    (BARE, "/bare", "ours"),
+    ("bare flask-restx resource", "/restx/bare", "ours"),
     ("ours: guarded plain view", "/guarded", "ours"),
     ("ours: guarded flask-restx resource", "/restx/guarded", "ours"),
     ("ours: guarded + current_user()", "/guarded-user", "ours"),
@@ -115,8 +116,7 @@ def is_stream_command(event: monitoring.CommandStartedEvent) -> bool:
     return bool(pipeline) and "$changeStream" in pipeline[0]
 
 
-COUNTER = CommandCounter()
-monitoring.register(COUNTER)
+COUNTER = CommandCounter()  # registered by main (not under callgrind: it costs instructions)
 
 
 # -- clients -----------------------------------------------------------------
@@ -437,9 +437,11 @@ def fill_sessions(uri: str, total: int) -> None:
 # -- sections ------------------------------------------------------------------
 
 
-def prepare(uri: str, secret: str, rounds: int, wire: bool, redis_url: Optional[str] = None) -> tuple[dict, dict]:
+def prepare(
+    uri: str, secret: str, rounds: int, wire: bool, redis_url: Optional[str] = None, cache_lag_ms: int = 500
+) -> tuple[dict, dict]:
     """Build the apps on ``uri``, seed the user; the apps and the tokens."""
-    mounted = apps.mounted(uri, secret, rounds, redis_url)
+    mounted = apps.mounted(uri, secret, rounds, redis_url, cache_lag_ms)
     user_id = apps.seed(rounds)
     client = test_clients(mounted)
     tokens = {"jwt": apps.jwt_token(mounted["/jwt"], user_id)}
@@ -607,6 +609,109 @@ def proof_section(uri: str, mounted: dict, tokens: dict, size: dict) -> None:
     table(title, header, rows)
 
 
+def wakeup_section(mounted: dict, tokens: dict, size: dict) -> None:
+    """CPU time of one and the same bare request after the thread slept as
+    long as a database answer takes: what the CPU column charges a row for
+    waiting (cold caches, a core that slowed down), not for its work."""
+    client = test_clients(mounted)
+    rows = []
+    for wait_ms in (0, 0.05, 0.5, 1, 4):
+        cpu = []
+        for _ in range(size["views"] * size["rounds"] // 2):
+            if wait_ms:
+                time.sleep(wait_ms / 1000)
+            start = time.thread_time_ns()
+            expect(BARE, client("GET", "/bare", tokens["ours"]))
+            cpu.append(time.thread_time_ns() - start)
+        rows.append([f"{wait_ms} ms", us(statistics.median(cpu))])
+    table("CPU time of the bare request after the thread waited (no database)", ["wait before", "CPU µs"], rows)
+
+
+#: The rows whose instructions are counted: (row, path, token kind).
+COUNTED = [
+    (BARE, "/bare", "ours"),
+    ("ours: guarded plain view", "/guarded", "ours"),
+    ("ours: guarded + current_user()", "/guarded-user", "ours"),
+    ("ours cached: guarded plain view", "/cached/guarded", "cached"),
+    ("ours cached: guarded + current_user()", "/cached/guarded-user", "cached"),
+    ("flask-jwt-extended stateless", "/jwt/guarded", "jwt"),
+    ("flask-jwt-extended + Redis blocklist", "/jwtredis/guarded", "jwt_redis"),
+    ("flask-jwt-extended blocklist + user loader", "/jwtdb/guarded", "jwt"),
+]
+#: Under valgrind a request takes ~50 times as long: a bound the mirror's proof meets.
+VALGRIND_CACHE_LAG_MS = 60_000
+
+
+def instructions_section(uri: str, secret: str, args: argparse.Namespace, redis_url: Optional[str]) -> None:
+    """Instructions the main thread executes per request (callgrind): what a
+    request costs the CPU, whatever the machine; its CPU time is not that (a
+    thread that waited milliseconds for the server resumes on cold caches)."""
+    import shutil
+
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        print("\nno valgrind (apt-get install valgrind): no instruction counts")
+        return
+    requests = 50 if args.quick else 200
+    with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as folder:
+        command = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={folder}/cg.%p"]
+        command += [sys.executable, __file__, "--count-instructions", str(requests), "--mongodb-uri", uri]
+        command += ["--bcrypt-rounds", str(args.bcrypt_rounds)]
+        env = {**os.environ, "BENCH_SECRET": secret, "BENCH_REDIS_URL": redis_url or ""}
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        counts = {}
+        for dump in os.listdir(folder):
+            number, _, thread = dump.rpartition(".")[2].partition("-")
+            if thread == "01" and number.isdigit():  # a dump of the main thread
+                with open(os.path.join(folder, dump)) as lines:
+                    summary = next(line for line in lines if line.startswith("summary:"))
+                counts[int(number)] = int(summary.split()[1]) / requests
+    rows = [row for row in COUNTED if row[2] in (None, "ours", "cached", "jwt") or redis_url]
+    bare = counts[1]
+    table_rows = [[row, f"{counts[n]:,.0f}", f"{counts[n] / bare:.2f}"] for n, (row, _, _) in enumerate(rows, 1)]
+    title = f"Instructions per request, main thread (callgrind), test client, wire server, {requests} requests a row"
+    table(title, ["request", "instructions", "× bare"], table_rows)
+
+
+def mirror_trusted(app) -> bool:
+    """Whether ``app``'s session cache is proven current in this process."""
+    from flask_auth_service_mongo.state import get_state
+
+    mirror = get_state(app).store.local_mirror()
+    return mirror is not None and mirror.trusted()
+
+
+def count_instructions(args: argparse.Namespace) -> None:
+    """Run under callgrind by ``instructions_section``: each row's requests
+    between a zeroing and a dump of the counters (a cached row's mirror
+    still proven current after it)."""
+    redis_url = os.environ.get("BENCH_REDIS_URL") or None
+    uri = with_database(args.mongodb_uri, "flask_auth_bench_" + secrets.token_hex(4))
+    mounted, tokens = prepare(
+        uri, os.environ["BENCH_SECRET"], args.bcrypt_rounds, True, redis_url, VALGRIND_CACHE_LAG_MS
+    )
+    client = test_clients(mounted)
+
+    def callgrind(flag: str) -> None:
+        subprocess.run(["callgrind_control", flag, str(os.getpid())], check=True, stdout=subprocess.DEVNULL)
+
+    try:
+        for row, path, kind in COUNTED:
+            if kind not in tokens:
+                continue
+            step = view_step(client, row, path, tokens[kind])
+            for _ in range(30):
+                step(lambda _, request: request())
+            callgrind("--zero")
+            for _ in range(args.count_instructions):
+                step(lambda _, request: request())
+            callgrind("--dump")
+            if kind == "cached" and not mirror_trusted(mounted["/cached"]):
+                raise RuntimeError(f"{row}: the session cache was not proven current under valgrind")
+    finally:
+        with MongoClient(args.mongodb_uri) as database_client:
+            database_client.drop_database(urlsplit(uri).path.strip("/"))
+
+
 def bcrypt_note(rounds: int) -> None:
     hashed = hash_password("benchmark password", 12)
     start = time.perf_counter()
@@ -728,10 +833,12 @@ def compare(args: argparse.Namespace, uri: Optional[str], redis_url: Optional[st
         try:
             mounted, tokens = prepare(wire_uri, secret, args.bcrypt_rounds, True, redis_url)
             test_client_section("Flask test client, wire server", mounted, tokens, size, wire=True)
+            wakeup_section(mounted, tokens, size)
             http_section(wire_uri, secret, tokens, args, size, redis_url)
             sessions_section(wire_uri, mounted, tokens, size)
             proof_section(wire_uri, mounted, tokens, size)
             revocation_section(wire_uri, secret, args, size)
+            instructions_section(uri, secret, args, redis_url)
         finally:
             with MongoClient(uri) as client:
                 client.drop_database(database)
@@ -763,10 +870,14 @@ def main() -> None:
     parser.add_argument("--bcrypt-rounds", type=int, default=4, help="cost of the benchmark user's hash")
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients and server threads")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--count-instructions", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args)
-    elif args.mongodb_uri or not args.secantus:
+        return serve(args)
+    if args.count_instructions:
+        return count_instructions(args)
+    monitoring.register(COUNTER)  # this process's clients: those of the test-client rows
+    if args.mongodb_uri or not args.secantus:
         benchmark(args, args.mongodb_uri)
     else:
         with secantus(args.secantus) as uri:

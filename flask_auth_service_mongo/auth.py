@@ -7,7 +7,6 @@ a token obtained some other way.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from flask import Response as FlaskResponse
 from . import metrics, personal_tokens, signin, transport
 from .apidoc import mark_guarded
 from .clock import utcnow
+from .config import Settings
 from .database import unavailable_on_error
 from .errors import AuthError, Forbidden, InvalidToken, Unauthorized
 from .models import User
@@ -50,6 +50,7 @@ Freshness = Union[None, int, timedelta]
 ViewFunc = Callable[..., Any]
 _IDENTITY = "_flask_auth_service_mongo_identity"
 _REFUSAL = "_flask_auth_service_mongo_refusal"
+_USER = "_flask_auth_service_mongo_user"
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -96,7 +97,12 @@ def identify(token: str, state: Optional[State] = None) -> Identity:
     state = state or get_state()
     if personal_tokens.has_prefix(token):
         return identify_personal(token, state)
-    claims = state.tokens.decode(token, ACCESS)
+    return identify_session(token, state.tokens.decode(token, ACCESS), state)
+
+
+def identify_session(token: str, claims: Mapping[str, Any], state: State, now: Optional[datetime] = None) -> Identity:
+    """Check the session of an access token whose ``claims`` were verified
+    (at ``now``, default the present)."""
     user_id = subject_id(claims)
     with unavailable_on_error():
         if not state.settings.white_list_token:
@@ -106,7 +112,7 @@ def identify(token: str, state: Optional[State] = None) -> Identity:
             return Identity(
                 user_id, claims["sid"], user.role_name, bool(user.change_password), user=user, claims=claims
             )
-        now = utcnow()
+        now = now or utcnow()
         record = state.store.find_live(claims["sid"], user_id, now)
         if record is None or record.kind != SESSION:
             state.tokens.forget(token)
@@ -157,34 +163,40 @@ def identity_of(record: SessionRecord, claims: Mapping[str, Any] = EMPTY) -> Ide
     )
 
 
-def authenticate() -> Identity:
-    """The identity behind the request's token.
+def authenticate(state: Optional[State] = None, now: Optional[datetime] = None) -> Identity:
+    """The identity behind the request's token (checked at ``now``, default
+    the present).
 
     A token from a cookie must come with the session's CSRF token on unsafe
     methods (checked before any database read). Checked once a request,
     refused or not: a refusal is remembered too, so GraphQL aliases cannot
     multiply the session reads.
     """
-    identity = current_identity()
+    context = g._get_current_object()
+    identity: Optional[Identity] = context.get(_IDENTITY)
     if identity is not None:
         return identity
-    refusal = g.get(_REFUSAL)
+    refusal: Optional[AuthError] = context.get(_REFUSAL)
     if refusal is not None:
         raise refusal.with_traceback(None)
     try:
-        state = get_state()
+        state = state or get_state()
         found = transport.request_token(state.settings.token_location)
         if found is None:
             raise Unauthorized()
-        if found.from_cookie and personal_tokens.has_prefix(found.token):
-            raise InvalidToken()  # tokens travel in the Authorization header only
-        if found.from_cookie:
-            transport.require_csrf(state.tokens.decode(found.token, ACCESS)["sid"])
-        identity = identify(found.token, state)
+        if personal_tokens.has_prefix(found.token):
+            if found.from_cookie:
+                raise InvalidToken()  # access tokens travel in the Authorization header only
+            identity = identify_personal(found.token, state)
+        else:
+            claims = state.tokens.decode(found.token, ACCESS)
+            if found.from_cookie:
+                transport.require_csrf(claims["sid"])
+            identity = identify_session(found.token, claims, state, now)
     except AuthError as error:
-        setattr(g, _REFUSAL, error)
+        setattr(context, _REFUSAL, error)
         raise
-    setattr(g, _IDENTITY, identity)
+    setattr(context, _IDENTITY, identity)
     return identity
 
 
@@ -240,21 +252,47 @@ def route_policies(
     return chosen
 
 
-class _DefaultMfaEnrolled(Policy):
+class _AppDefault(Policy):
+    """A route policy whose form is the app's setting: resolved once per app
+    by ``required``, from its settings at each check elsewhere."""
+
+    def resolved(self, settings: Settings) -> Optional[Policy]:
+        raise NotImplementedError
+
+    def check(self, identity: Identity, now: datetime) -> None:
+        policy = self.resolved(get_state().settings)
+        if policy is not None:
+            policy.check(identity, now)
+
+
+class _DefaultMfaEnrolled(_AppDefault):
     """``MfaEnrolled`` for the app's ``AUTH_MFA_REQUIRED_ROLES``."""
 
-    def check(self, identity: Identity, now: datetime) -> None:
-        roles = get_state().settings.mfa_required_roles
-        if roles:
-            MfaEnrolled(frozenset(roles)).check(identity, now)
+    def resolved(self, settings: Settings) -> Optional[Policy]:
+        roles = settings.mfa_required_roles
+        return MfaEnrolled(frozenset(roles)) if roles else None
 
 
-class _DefaultPasswordChange(PasswordChanged):
+class _DefaultPasswordChange(_AppDefault):
     """``PasswordChanged`` when the app's ``AUTH_REQUIRE_PASSWORD_CHANGE`` is on."""
 
-    def check(self, identity: Identity, now: datetime) -> None:
-        if identity.change_password and get_state().settings.require_password_change:
-            super().check(identity, now)
+    def resolved(self, settings: Settings) -> Optional[Policy]:
+        return PasswordChanged() if settings.require_password_change else None
+
+
+class AppPolicies:
+    """A route's policies with the defaults of each app resolved, kept per app."""
+
+    def __init__(self, policies: list[Policy]):
+        self.policies = policies
+        self.by_app: dict[int, tuple[State, tuple[Policy, ...]]] = {}
+
+    def of(self, state: State) -> tuple[Policy, ...]:
+        found = self.by_app.get(id(state))
+        if found is None or found[0] is not state:
+            resolved = [p.resolved(state.settings) if isinstance(p, _AppDefault) else p for p in self.policies]
+            found = self.by_app[id(state)] = (state, tuple(p for p in resolved if p is not None))
+        return found[1]
 
 
 def authorize(
@@ -339,19 +377,22 @@ def required(
     it also documents the Bearer security and the 401/403 answers in Swagger.
     """
     roles, window, scopes = allowed_roles(role), freshness(fresh), allowed_scopes(scope)
-    policies = route_policies(roles, require_password_change, window, scopes, acr, mfa_enrolment)
+    policies = AppPolicies(route_policies(roles, require_password_change, window, scopes, acr, mfa_enrolment))
 
     def decorator(view: ViewFunc) -> ViewFunc:
         asynchronous = inspect.iscoroutinefunction(view)
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            state, now = get_state(), utcnow()
             try:
-                check_policies(authenticate(), policies)
+                identity = authenticate(state, now)
+                for policy in policies.of(state):
+                    policy.check(identity, now)
             except AuthError as error:
-                metrics.count_guarded(error.message)
+                metrics.count_guarded(error.message, state)
                 return refusal_response(error)
-            metrics.count_guarded(metrics.GUARD_OK)
+            metrics.count_guarded(metrics.GUARD_OK, state)
             if asynchronous:
                 return current_app.ensure_sync(view)(*args, **kwargs)
             return view(*args, **kwargs)
@@ -415,13 +456,17 @@ def current_user() -> Optional[User]:
 
     Raises Unauthorized when the user was deleted or disabled since the check.
     """
-    identity = current_identity()
+    context = g._get_current_object()
+    identity: Optional[Identity] = context.get(_IDENTITY)
     if identity is None:
         return None
-    if identity.user is None:
-        identity = dataclasses.replace(identity, user=_load_user(identity))
-        setattr(g, _IDENTITY, identity)
-    return identity.user
+    if identity.user is not None:
+        return identity.user
+    user: Optional[User] = context.get(_USER)
+    if user is None:
+        user = _load_user(identity)
+        setattr(context, _USER, user)
+    return user
 
 
 def _load_user(identity: Identity) -> User:

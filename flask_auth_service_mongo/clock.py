@@ -8,8 +8,8 @@ from typing import Optional
 
 def utcnow() -> datetime:
     """Now, as the naive UTC datetime MongoDB stores (millisecond precision)."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    now = datetime.now(timezone.utc)
+    return datetime(now.year, now.month, now.day, now.hour, now.minute, now.second, now.microsecond // 1000 * 1000)
 
 
 def iso(moment: Optional[datetime]) -> Optional[str]:

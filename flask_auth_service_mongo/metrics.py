@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, TypeVar
 from flask import Response
 
 from . import signals
-from .state import current_app_state
+from .state import State, current_app_state
 
 #: The results of ``auth_logins_total`` beside the reasons of ``login_failed``.
 LOGIN_OK = "ok"
@@ -124,9 +124,10 @@ def count_login(result: str) -> None:
         metrics.logins.labels(result).inc()
 
 
-def count_guarded(result: str) -> None:
-    """A request through ``auth.required``: ``ok`` or the refusal's code."""
-    metrics = current()
+def count_guarded(result: str, state: Optional[State] = None) -> None:
+    """A request through ``auth.required`` (of the app of ``state``, default
+    the current one): ``ok`` or the refusal's code."""
+    metrics = state.metrics if state is not None else current()
     if metrics is not None:
         metrics.guarded_requests.labels(result).inc()
 

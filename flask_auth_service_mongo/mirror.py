@@ -68,6 +68,20 @@ IN_FLIGHT_MAX = 64
 NEVER = float("-inf")
 
 
+class Process:
+    """This process's id, kept current by a fork hook: the guard checks it
+    each request without a system call."""
+
+    pid = os.getpid()
+
+
+def _forked() -> None:
+    Process.pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 def pipeline(mark_id: Optional[str] = None) -> list[dict[str, Any]]:
     """The stream's filter: changes to what the mirror holds (inserts change
     nothing held: it keeps no "no such session"), and this process's watermark."""
@@ -132,7 +146,7 @@ class Mirror:
         #: The resume token of the last watermark that proved the mirror.
         self.checkpoint: Optional[Mapping[str, Any]] = None
         self.unsupported = False
-        self.pid = os.getpid()
+        self.pid = Process.pid
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.follow, name="flask-auth-session-cache", daemon=True)
         self.thread.start()
@@ -161,7 +175,7 @@ class Mirror:
             if hit is not None:
                 if self.listener is not None:
                     self.listener.cache_hit()
-                return hit if user_id in (None, hit.user_id) and hit.expires_at > now else None
+                return hit if (user_id is None or user_id == hit.user_id) and hit.expires_at > now else None
         token = self.sessions.begin(session_id)
         # Checked after the announcement: a stream started over cleared it,
         # and follows nothing until it is open again.

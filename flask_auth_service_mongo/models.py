@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from bson import ObjectId
+from bson import SON, DBRef, ObjectId
 from mongoengine import (
     BooleanField,
     DateTimeField,
@@ -27,6 +27,7 @@ from mongoengine import (
     ObjectIdField,
     ReferenceField,
     StringField,
+    signals,
 )
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -58,6 +59,22 @@ def normalize_username(raw: str, min_length: int) -> str:
             "username_invalid", f"the username must be at most {MAX_USERNAME_LENGTH} characters, without spaces"
         )
     return username
+
+
+#: The types 0.1.8 stores in a user's fields (what ``User._built`` takes as they are).
+_PLAIN_TYPES = {
+    "_id": ObjectId,
+    "username": str,
+    "password": str,
+    "active": bool,
+    "change_password": bool,
+    "role": DBRef,
+}
+
+
+def _plain(stored: dict[str, Any]) -> bool:
+    """Whether ``stored`` holds only 0.1.8's fields, each of its stored type."""
+    return all(type(value) is _PLAIN_TYPES.get(key) for key, value in stored.items())
 
 
 class AppDocument(Document):
@@ -94,6 +111,32 @@ class Role(AppDocument):
         return str(self.name)
 
 
+class PreloadedReferenceField(ReferenceField):
+    """A ``ReferenceField`` whose document may come with its owner's read
+    (``preload``): built from it on first access, never read again."""
+
+    def preload(self, instance: Document, stored: dict[str, Any]) -> None:
+        vars(instance)[self._preloaded] = stored
+
+    @property
+    def _preloaded(self) -> str:
+        return "_preloaded_" + str(self.name)
+
+    def discard(self, instance: Document) -> None:
+        vars(instance).pop(self._preloaded, None)
+
+    def __get__(self, instance: Optional[Document], owner: Any) -> Any:
+        if instance is not None:
+            stored = vars(instance).pop(self._preloaded, None)
+            if stored is not None and not isinstance(instance._data.get(self.name), Document):
+                instance._data[self.name] = self.document_type._from_son(stored)
+        return super().__get__(instance, owner)
+
+    def __set__(self, instance: Document, value: Any) -> None:
+        self.discard(instance)
+        super().__set__(instance, value)
+
+
 class User(AppDocument):
     """An account. ``password`` is a bcrypt hash; ``role`` a DBRef to ``role``."""
 
@@ -101,7 +144,7 @@ class User(AppDocument):
     password = StringField(required=True)
     active = BooleanField(default=True)
     change_password = BooleanField(default=False)
-    role = ReferenceField(Role, dbref=True, required=True)
+    role = PreloadedReferenceField(Role, dbref=True, required=True)
 
     meta = {"collection": "user", "strict": False}
 
@@ -117,12 +160,38 @@ class User(AppDocument):
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any], role: Optional[dict[str, Any]] = None) -> User:
-        """A user built from its stored document (and its role's, already read),
-        a new object for each caller."""
-        user: User = cls._from_son(stored)
+        """A user built from its stored document (and its role's, already
+        read: built when first used, with no second read), a new object for
+        each caller."""
+        user: User = cls._built(stored) if cls is User and _plain(stored) else cls._from_son(stored)
         if role is not None:
-            user._data["role"] = Role._from_son(role)  # no second read for ``role_name``
+            cls.role.preload(user, role)
         return user
+
+    @classmethod
+    def _built(cls, stored: dict[str, Any]) -> User:
+        """What ``_from_son`` makes of a stored user of 0.1.8's fields and
+        types, set directly rather than through mongoengine's generic
+        constructor (``current_user()`` builds one a request; several times
+        faster). The init signals are sent as the constructor sends them."""
+        data: dict[str, Any] = {"active": True, "change_password": False}
+        for key, value in stored.items():
+            data["id" if key == "_id" else key] = value
+        user = object.__new__(cls)
+        for name, value in (("_initialised", False), ("_created", False), ("_data", {}), ("_changed_fields", [])):
+            object.__setattr__(user, name, value)
+        signals.pre_init.send(cls, document=user, values=data)
+        object.__setattr__(user, "_dynamic_fields", SON())
+        object.__setattr__(user, "_data", data)
+        user.__dict__["_cls"] = cls._class_name
+        object.__setattr__(user, "_initialised", True)
+        signals.post_init.send(cls, document=user)
+        return user
+
+    def reload(self, *fields: str, **kwargs: Any) -> User:
+        type(self).role.discard(self)  # the role is read again
+        super().reload(*fields, **kwargs)
+        return self
 
     @classmethod
     def find_active(cls, user_id: ObjectId) -> Optional[User]:

@@ -15,10 +15,9 @@ them along only for the reasons in ``TOKEN_ENDING_REASONS``.
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Callable, Optional
 
 from bson import DBRef, ObjectId
@@ -94,10 +93,10 @@ class SessionStore:
         if not self.cache:
             return None
         found = self._mirror
-        if found is None or found.pid != os.getpid():
+        if found is None or found.pid != mirror_module.Process.pid:
             with self._lock:
                 found = self._mirror
-                if found is None or found.pid != os.getpid():
+                if found is None or found.pid != mirror_module.Process.pid:
                     lag, size, timeout = self._mirror_options
                     found = self._mirror = mirror_module.Mirror(self.database, lag, size, timeout, self.cache_listener)
         return None if found.unsupported else found
@@ -105,7 +104,7 @@ class SessionStore:
     def local_mirror(self) -> Optional[mirror_module.Mirror]:
         """The mirror this process already follows, if any (for evictions)."""
         found = self._mirror
-        return found if found is not None and found.pid == os.getpid() else None
+        return found if found is not None and found.pid == mirror_module.Process.pid else None
 
     def _evicting(self, evict: Callable[[mirror_module.Mirror], None]) -> None:
         found = self.local_mirror()
@@ -217,7 +216,7 @@ class SessionStore:
         Not a write that decides access, so it skips the journaled majority.
         """
         last = record.last_used_at
-        if last is not None and now - last < timedelta(seconds=interval):
+        if last is not None and (now - last).total_seconds() < interval:
             return
         self.sessions.with_options(write_concern=ACKNOWLEDGED).update_one(
             {"_id": record.session_id, "user": record.user_id, "last_used_at": last}, {"$set": {"last_used_at": now}}

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import base64
 import hmac
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 from flask import Response, after_this_request, request
 
@@ -40,8 +39,7 @@ TOKEN_FIELDS = ("token", "access_token", "refresh_token")
 MAX_TOKEN_LENGTH = MAX_ACCESS_TOKEN_LENGTH
 
 
-@dataclass(frozen=True)
-class RequestToken:
+class RequestToken(NamedTuple):
     """The access token of a request and whether a cookie brought it."""
 
     token: str
@@ -82,7 +80,7 @@ def request_token(locations: Optional[tuple[str, ...]] = None) -> Optional[Reque
     ``locations``: ``AUTH_TOKEN_LOCATION`` when the caller has it at hand."""
     locations = locations if locations is not None else get_state().settings.token_location
     if "headers" in locations:
-        token = parse_authorization_header(request.headers.get("Authorization"))
+        token = parse_authorization_header(request.environ.get("HTTP_AUTHORIZATION"))
         if token is not None:
             return RequestToken(token, from_cookie=False)
     if "cookies" in locations:

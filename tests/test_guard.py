@@ -4,7 +4,7 @@ import datetime
 
 import jwt
 import pytest
-from conftest import SECRET, bearer
+from conftest import PASSWORD, SECRET, bearer
 from freezegun import freeze_time
 
 from flask_auth_service_mongo import auth
@@ -194,3 +194,57 @@ def test_a_user_deleted_around_the_models_is_refused_on_the_next_request(client,
     User._get_collection().delete_one({"username": "alice"})
     response = client.get("/admin/me", headers=bearer(token))
     assert (response.status_code, response.json) == (401, {"message": "unauthorized"})
+
+
+@pytest.fixture
+def user_app(make_app):
+    """Views that read, change and save the request's current user."""
+    app = make_app()
+
+    @app.get("/user/rename/<name>")
+    @auth.required()
+    def rename(name):
+        user = auth.current_user()
+        user.username = name  # not saved
+        return {"username": user.username, "role": user.role.name, "same": auth.current_user() is user}
+
+    @app.get("/user/save-flag")
+    @auth.required()
+    def save_flag():
+        user = auth.current_user()
+        user.change_password = True
+        user.save()
+        return {"changed": True}
+
+    @app.get("/user/document")
+    @auth.required()
+    def document():
+        user = auth.current_user()
+        return {"stored": {k: str(v) for k, v in user.to_mongo().items()}, "permissions": user.role.permissions}
+
+    return app
+
+
+def test_each_request_gets_its_own_current_user(user_app, make_user):
+    make_user()
+    client = user_app.test_client()
+    token = client.post("/plain/login", json={"username": "alice", "password": PASSWORD}).json["data"]["token"]
+    first = client.get("/user/rename/mallory", headers=bearer(token))
+    assert first.json == {"username": "mallory", "role": "admin", "same": True}
+    # The unsaved change stayed with that request: the next one reads alice.
+    assert client.get("/plain/me", headers=bearer(token)).json["username"] == "alice"
+    assert User.objects.get(username="alice").change_password is False
+    assert client.get("/user/save-flag", headers=bearer(token)).json == {"changed": True}
+    assert User.objects.get(username="alice").change_password is True
+
+
+def test_the_current_user_keeps_fields_written_around_the_models(user_app, make_user):
+    user = make_user()
+    Role.objects(name="admin").update(set__permissions={"scopes": ["read:x"]})
+    User._get_collection().update_one({"_id": user.pk}, {"$set": {"nickname": "Al", "active": 1}})
+    client = user_app.test_client()
+    token = client.post("/plain/login", json={"username": "alice", "password": PASSWORD}).json["data"]["token"]
+    answer = client.get("/user/document", headers=bearer(token)).json
+    assert answer["stored"]["username"] == "alice"
+    assert answer["stored"]["active"] == "True"
+    assert answer["permissions"] == {"scopes": ["read:x"]}
