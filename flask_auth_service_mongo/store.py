@@ -43,20 +43,6 @@ TOKEN_ENDING_REASONS = frozenset({"deactivated", "deleted", "password_reset", "c
 LOGINS_ONLY = {"kind": {"$ne": TOKEN}}
 #: A token's ``_id`` is its SHA-256 hex digest; users see its first 16 digits.
 DIGEST_LENGTH, TOKEN_ID_LENGTH = 64, 16
-#: What the session check reads of a session and of its user.
-CHECK_PROJECTION = {
-    "user": 1,
-    "role_id": 1,
-    "expires_at": 1,
-    "last_used_at": 1,
-    "authenticated_at": 1,
-    "amr": 1,
-    "acr": 1,
-    "kind": 1,
-    "scopes": 1,
-    "u": 1,
-    "r": 1,
-}
 
 
 def new_session_id() -> str:
@@ -149,28 +135,33 @@ class SessionStore:
         return session_id
 
     def find_live(self, session_id: str, user_id: ObjectId, now: datetime) -> Optional[SessionRecord]:
-        """The hot path: the live session joined to its active user and role,
-        or None. One command, or none from a proven-current mirror."""
-        return self._find({"_id": session_id, "user": user_id}, user_id, now)
+        """The hot path: the live session of ``user_id`` joined to its active
+        user and role, or None. One command, or none from a proven-current mirror."""
+        return self._find(session_id, user_id, now)
 
     def find_token(self, token_digest: str, now: datetime) -> Optional[SessionRecord]:
         """The live personal access token of that digest, joined like a session
         (by ``_id`` alone: a token does not name its user); or None."""
-        record = self._find({"_id": token_digest, "kind": TOKEN}, None, now)
+        record = self._find(token_digest, None, now)
         return record if record is not None and record.kind == TOKEN else None
 
-    def _find(self, match: dict[str, Any], user_id: Optional[ObjectId], now: datetime) -> Optional[SessionRecord]:
+    def _find(self, key: str, user_id: Optional[ObjectId], now: datetime) -> Optional[SessionRecord]:
         cache = self.mirror()
         if cache is None:
-            return self._read_live(match, now)
-        return cache.find_live(match["_id"], user_id, now, lambda: self._read_live(match, now))
+            return self._read_live(key, user_id, now)
+        return cache.find_live(key, user_id, now, lambda: self._read_live(key, user_id, now))
 
-    def _read_live(self, match: dict[str, Any], now: datetime) -> Optional[SessionRecord]:
+    def _read_live(self, key: str, user_id: Optional[ObjectId], now: datetime) -> Optional[SessionRecord]:
+        """The check's one command: the session of that ``_id`` and user
+        (routed to one shard when sharded by either), or the token of that
+        ``_id``, joined to its user and role; its expiry and the user's state
+        checked here. No ``$project``: what it would leave out is a few small
+        fields, and on SecantusDB it costs a sixth of the read's time."""
+        match: dict[str, Any] = {"_id": key} if user_id is None else {"_id": key, "user": user_id}
         pipeline: list[dict[str, Any]] = [
             {"$match": match},
             {"$lookup": {"from": USERS, "localField": "user", "foreignField": "_id", "as": "u"}},
             {"$lookup": {"from": ROLES, "localField": "role_id", "foreignField": "_id", "as": "r"}},
-            {"$project": CHECK_PROJECTION},
         ]
         found = next(iter(self.sessions.aggregate(pipeline)), None)
         if found is None or found["expires_at"] <= now or not found["u"]:
