@@ -30,11 +30,16 @@ class GuardedLRU:
         return len(self.entries)
 
     def get(self, key: Hashable) -> Any:
-        with self.lock:
-            value = self.entries.get(key)
-            if value is not None:
+        """The entry of ``key`` (now the most recently used), or None. Without
+        the lock: each step is atomic, and an entry evicted in between is
+        simply not moved (a get just before the eviction would return it too)."""
+        value = self.entries.get(key)
+        if value is not None:
+            try:
                 self.entries.move_to_end(key)
-            return value
+            except KeyError:
+                pass
+        return value
 
     def begin(self, key: Hashable) -> int:
         """Announce a read for ``key``; the token its ``fill`` must show."""
@@ -82,7 +87,8 @@ class GuardedLRU:
         """Evict every entry for which ``test(key, value)`` holds, and every
         fill in flight (they cannot be tested yet)."""
         with self.lock:
-            for key in [key for key, value in self.entries.items() if test(key, value)]:
+            # A snapshot: a ``get`` may reorder the entries meanwhile (it takes no lock).
+            for key in [key for key, value in list(self.entries.items()) if test(key, value)]:
                 self._drop(key)
             self.pending.clear()
 

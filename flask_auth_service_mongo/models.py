@@ -14,6 +14,7 @@ user and role as they are now, however they were written.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, Optional
 
@@ -72,11 +73,6 @@ _PLAIN_TYPES = {
 }
 
 
-def _plain(stored: dict[str, Any]) -> bool:
-    """Whether ``stored`` holds only 0.1.8's fields, each of its stored type."""
-    return all(type(value) is _PLAIN_TYPES.get(key) for key, value in stored.items())
-
-
 class AppDocument(Document):
     """A document kept in the current app's database (see the module)."""
 
@@ -118,7 +114,7 @@ class PreloadedReferenceField(ReferenceField):
     def preload(self, instance: Document, stored: dict[str, Any]) -> None:
         vars(instance)[self._preloaded] = stored
 
-    @property
+    @functools.cached_property
     def _preloaded(self) -> str:
         return "_preloaded_" + str(self.name)
 
@@ -163,19 +159,24 @@ class User(AppDocument):
         """A user built from its stored document (and its role's, already
         read: built when first used, with no second read), a new object for
         each caller."""
-        user: User = cls._built(stored) if cls is User and _plain(stored) else cls._from_son(stored)
+        user = cls._built(stored) if cls is User else None
+        if user is None:
+            user = cls._from_son(stored)
         if role is not None:
             cls.role.preload(user, role)
         return user
 
     @classmethod
-    def _built(cls, stored: dict[str, Any]) -> User:
+    def _built(cls, stored: dict[str, Any]) -> Optional[User]:
         """What ``_from_son`` makes of a stored user of 0.1.8's fields and
-        types, set directly rather than through mongoengine's generic
-        constructor (``current_user()`` builds one a request; several times
-        faster). The init signals are sent as the constructor sends them."""
+        types (None for any other document), set directly rather than
+        through mongoengine's generic constructor (``current_user()`` builds
+        one a request; several times faster). The init signals are sent as
+        the constructor sends them."""
         data: dict[str, Any] = {"active": True, "change_password": False}
         for key, value in stored.items():
+            if type(value) is not _PLAIN_TYPES.get(key):
+                return None
             data["id" if key == "_id" else key] = value
         user = object.__new__(cls)
         for name, value in (("_initialised", False), ("_created", False), ("_data", {}), ("_changed_fields", [])):

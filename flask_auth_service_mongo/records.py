@@ -41,7 +41,10 @@ def compact_user(user: dict[str, Any]) -> tuple[Any, ...]:
 
 def expand_user(user_id: Any, compact: tuple[Any, ...]) -> dict[str, Any]:
     """The stored user document of ``compact_user``."""
-    document = {"_id": user_id, **{name: value for name, value in zip(USER_FIELDS, compact) if value is not None}}
+    document = {"_id": user_id}
+    for name, value in zip(USER_FIELDS, compact):
+        if value is not None:
+            document[name] = value
     if len(compact) > len(USER_FIELDS):
         document.update(compact[-1])
     return document

@@ -248,3 +248,24 @@ def test_the_current_user_keeps_fields_written_around_the_models(user_app, make_
     assert answer["stored"]["username"] == "alice"
     assert answer["stored"]["active"] == "True"
     assert answer["permissions"] == {"scopes": ["read:x"]}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"nickname": "Al"}, {"active": 1}, {"role": None}],
+    ids=["0.1.8", "extra field", "int flag", "no role"],
+)
+def test_the_user_current_user_builds_is_what_mongoengine_builds(extra):
+    """``User.from_stored`` skips mongoengine's constructor for 0.1.8's
+    documents: the document state must be the one ``_from_son`` makes
+    (checked at the lowest mongoengine version too, by CI)."""
+    from bson import DBRef, ObjectId
+
+    stored = {"_id": ObjectId(), "username": "alice", "password": "x" * 60, "active": True, "change_password": False}
+    stored = {**stored, "role": DBRef("role", ObjectId()), **extra}
+    built, expected = User.from_stored(dict(stored)), User._from_son(dict(stored))
+    for state in ("_data", "_changed_fields", "_created", "_initialised", "_dynamic_fields"):
+        assert getattr(built, state) == getattr(expected, state), state
+    assert built.to_mongo() == expected.to_mongo()
+    built.username = expected.username = "bob"
+    assert built._get_changed_fields() == expected._get_changed_fields() == ["username"]
