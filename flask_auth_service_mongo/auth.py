@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -281,17 +282,18 @@ class _DefaultPasswordChange(_AppDefault):
 
 
 class AppPolicies:
-    """A route's policies with the defaults of each app resolved, kept per app."""
+    """A route's policies with the defaults of each app resolved, kept per app
+    (an app's state is not kept alive by it)."""
 
     def __init__(self, policies: list[Policy]):
         self.policies = policies
-        self.by_app: dict[int, tuple[State, tuple[Policy, ...]]] = {}
+        self.by_app: dict[int, tuple[weakref.ref[State], tuple[Policy, ...]]] = {}
 
     def of(self, state: State) -> tuple[Policy, ...]:
         found = self.by_app.get(id(state))
-        if found is None or found[0] is not state:
+        if found is None or found[0]() is not state:
             resolved = [p.resolved(state.settings) if isinstance(p, _AppDefault) else p for p in self.policies]
-            found = self.by_app[id(state)] = (state, tuple(p for p in resolved if p is not None))
+            found = self.by_app[id(state)] = (weakref.ref(state), tuple(p for p in resolved if p is not None))
         return found[1]
 
 

@@ -269,3 +269,19 @@ def test_the_user_current_user_builds_is_what_mongoengine_builds(extra):
     assert built.to_mongo() == expected.to_mongo()
     built.username = expected.username = "bob"
     assert built._get_changed_fields() == expected._get_changed_fields() == ["username"]
+
+
+def test_one_guarded_view_follows_each_apps_own_settings(make_app, make_user):
+    """The example's views are defined once, for every app built from it:
+    each app's AUTH_REQUIRE_PASSWORD_CHANGE applies to its own requests."""
+    strict, lax = make_app(AUTH_REQUIRE_PASSWORD_CHANGE=True), make_app(AUTH_REQUIRE_PASSWORD_CHANGE=False)
+    make_user(change_password=True)
+    credentials = {"username": "alice", "password": PASSWORD}
+    for _ in range(2):  # interleaved, after each app has resolved its policies once
+        for app, expected in ((strict, 401), (lax, 200)):
+            client = app.test_client()
+            token = client.post("/plain/login", json=credentials).json["data"]["token"]
+            answer = client.get("/admin/me", headers=bearer(token))
+            assert answer.status_code == expected, answer.json
+            if expected == 401:
+                assert answer.json == {"message": "password_change_required"}
