@@ -655,7 +655,8 @@ def instructions_section(uri: str, secret: str, args: argparse.Namespace, redis_
         command += [sys.executable, __file__, "--count-instructions", str(requests), "--mongodb-uri", uri]
         command += ["--bcrypt-rounds", str(args.bcrypt_rounds)]
         env = {**os.environ, "BENCH_SECRET": secret, "BENCH_REDIS_URL": redis_url or ""}
-        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        printed = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout.splitlines()
+        measured = [line for line in printed if line in {row for row, _, _ in COUNTED}]  # the dumps' rows, in order
         counts = {}
         for dump in os.listdir(folder):
             number, _, thread = dump.rpartition(".")[2].partition("-")
@@ -663,9 +664,8 @@ def instructions_section(uri: str, secret: str, args: argparse.Namespace, redis_
                 with open(os.path.join(folder, dump)) as lines:
                     summary = next(line for line in lines if line.startswith("summary:"))
                 counts[int(number)] = int(summary.split()[1]) / requests
-    rows = [row for row in COUNTED if row[2] in (None, "ours", "cached", "jwt") or redis_url]
     bare = counts[1]
-    table_rows = [[row, f"{counts[n]:,.0f}", f"{counts[n] / bare:.2f}"] for n, (row, _, _) in enumerate(rows, 1)]
+    table_rows = [[row, f"{counts[n]:,.0f}", f"{counts[n] / bare:.2f}"] for n, row in enumerate(measured, 1)]
     title = f"Instructions per request, main thread (callgrind), test client, wire server, {requests} requests a row"
     table(title, ["request", "instructions", "× bare"], table_rows)
 
@@ -705,6 +705,7 @@ def count_instructions(args: argparse.Namespace) -> None:
             callgrind("--dump")
             if kind == "cached" and not mirror_trusted(mounted["/cached"]):
                 raise RuntimeError(f"{row}: the session cache was not proven current under valgrind")
+            print(row, flush=True)  # the row of this dump, for instructions_section
     finally:
         with MongoClient(args.mongodb_uri) as database_client:
             database_client.drop_database(urlsplit(uri).path.strip("/"))

@@ -91,14 +91,15 @@ def allowed_scopes(scope: ScopeSpec) -> Optional[frozenset[str]]:
     return names
 
 
-def identify(token: str, state: Optional[State] = None) -> Identity:
+def identify(token: str, state: Optional[State] = None, now: Optional[datetime] = None) -> Identity:
     """Check ``token`` and its session (with its user and role as they are
-    now, and the app's policies); the identity behind it. A token with the
-    prefix of personal access tokens is one (no JWT is decoded for it)."""
+    now, and the app's policies, at ``now``); the identity behind it. A
+    token with the prefix of personal access tokens is one (no JWT is
+    decoded for it)."""
     state = state or get_state()
     if personal_tokens.has_prefix(token):
         return identify_personal(token, state)
-    return identify_session(token, state.tokens.decode(token, ACCESS), state)
+    return identify_session(token, state.tokens.decode(token, ACCESS), state, now)
 
 
 def identify_session(token: str, claims: Mapping[str, Any], state: State, now: Optional[datetime] = None) -> Identity:
@@ -185,14 +186,13 @@ def authenticate(state: Optional[State] = None, now: Optional[datetime] = None) 
         found = transport.request_token(state.settings.token_location)
         if found is None:
             raise Unauthorized()
-        if personal_tokens.has_prefix(found.token):
-            if found.from_cookie:
-                raise InvalidToken()  # access tokens travel in the Authorization header only
-            identity = identify_personal(found.token, state)
+        if not found.from_cookie:
+            identity = identify(found.token, state, now)
+        elif personal_tokens.has_prefix(found.token):
+            raise InvalidToken()  # access tokens travel in the Authorization header only
         else:
-            claims = state.tokens.decode(found.token, ACCESS)
-            if found.from_cookie:
-                transport.require_csrf(claims["sid"])
+            claims = state.tokens.decode(found.token, ACCESS)  # once: for the CSRF check and the session's
+            transport.require_csrf(claims["sid"])
             identity = identify_session(found.token, claims, state, now)
     except AuthError as error:
         setattr(context, _REFUSAL, error)

@@ -124,12 +124,10 @@ def count_login(result: str) -> None:
         metrics.logins.labels(result).inc()
 
 
-def count_guarded(result: str, state: Optional[State] = None) -> None:
-    """A request through ``auth.required`` (of the app of ``state``, default
-    the current one): ``ok`` or the refusal's code."""
-    metrics = state.metrics if state is not None else current()
-    if metrics is not None:
-        metrics.guarded_requests.labels(result).inc()
+def count_guarded(result: str, state: State) -> None:
+    """A request through ``auth.required`` of the app of ``state``: ``ok`` or the refusal's code."""
+    if state.metrics is not None:
+        state.metrics.guarded_requests.labels(result).inc()
 
 
 def count_ended(reason: str, sessions: int = 1) -> None:
