@@ -10,10 +10,9 @@ from __future__ import annotations
 import functools
 import inspect
 import weakref
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional, Union
 
 from bson import ObjectId
 from flask import Flask, current_app, g
@@ -55,9 +54,9 @@ _USER = "_flask_auth_service_mongo_user"
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Identity:
-    """Who made the request: from the token's claims and the live session."""
+class Identity(NamedTuple):
+    """Who made the request: from the token's claims and the live session
+    (immutable, and cheap to build: one a guarded request)."""
 
     user_id: ObjectId
     session_id: str
@@ -69,9 +68,13 @@ class Identity:
     acr: str = "aal1"
     kind: str = "session"  # or "pat", a personal access token
     scopes: frozenset[str] = frozenset()
-    record: Optional[SessionRecord] = field(default=None, repr=False)
-    user: Optional[User] = field(default=None, repr=False)  # loaded on demand (at once without sessions)
-    claims: Mapping[str, Any] = field(default_factory=dict, repr=False)  # of the access token (none for a PAT)
+    record: Optional[SessionRecord] = None
+    user: Optional[User] = None  # loaded on demand (at once without sessions)
+    claims: Mapping[str, Any] = EMPTY  # of the access token (none for a PAT)
+
+    def __repr__(self) -> str:  # without the record, the user and the claims
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields[:10])
+        return f"Identity({shown})"
 
 
 def allowed_roles(role: RoleSpec) -> Optional[frozenset[str]]:
@@ -479,7 +482,7 @@ def _load_user(identity: Identity) -> User:
     record = identity.record
     if record is None:
         raise Unauthorized()
-    return User.from_stored(record.user_document(), record.role_document)
+    return User.from_record(record.user_id, record.user, record.role_document)
 
 
 def verify_token(token: str) -> User:

@@ -36,6 +36,7 @@ from pymongo.database import Database
 from .clock import utcnow
 from .database import JOURNALED, JOURNALED_OPTIONS, PRIMARY, RawDocument, current_database
 from .errors import PolicyError
+from .records import USER_FIELDS, expand_user
 
 SESSIONS = "session"
 
@@ -62,15 +63,20 @@ def normalize_username(raw: str, min_length: int) -> str:
     return username
 
 
-#: The types 0.1.8 stores in a user's fields (what ``User._built`` takes as they are).
-_PLAIN_TYPES = {
-    "_id": ObjectId,
-    "username": str,
-    "password": str,
-    "active": bool,
-    "change_password": bool,
-    "role": DBRef,
-}
+#: What a flag of 0.1.8's may be in a session record's user (None: not stored).
+_FLAG_TYPES = (bool, type(None))
+
+
+class _NoDynamicFields(SON[str, Any]):
+    """An empty SON that stays empty: the ``_dynamic_fields`` shared by the
+    users ``User._built`` makes (mongoengine writes them only for dynamic
+    documents, which ``User`` is not)."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        raise TypeError("User is not a dynamic document")
+
+
+_NO_DYNAMIC_FIELDS = _NoDynamicFields()
 
 
 class AppDocument(Document):
@@ -155,38 +161,55 @@ class User(AppDocument):
         return user
 
     @classmethod
-    def from_stored(cls, stored: dict[str, Any], role: Optional[dict[str, Any]] = None) -> User:
-        """A user built from its stored document (and its role's, already
-        read: built when first used, with no second read), a new object for
-        each caller."""
-        user = cls._built(stored) if cls is User else None
-        if user is None:
-            user = cls._from_son(stored)
+    def from_record(cls, user_id: Any, compact: tuple[Any, ...], role: Optional[dict[str, Any]] = None) -> User:
+        """The user a session record holds (``records.compact_user``; its role's
+        document, already read, built when first used, with no second read),
+        a new object for each caller: what ``_from_son`` makes of the stored
+        document."""
+        data = cls._plain_data(user_id, compact) if cls is User else None
+        user = cls._from_son(expand_user(user_id, compact)) if data is None else cls._built(data)
         if role is not None:
-            cls.role.preload(user, role)
+            cls._fields["role"].preload(user, role)  # the field itself (``cls.role`` goes through its __get__)
         return user
 
+    @staticmethod
+    def _plain_data(user_id: Any, compact: tuple[Any, ...]) -> Optional[dict[str, Any]]:
+        """The fields of a user of 0.1.8's fields and types, as mongoengine
+        holds them; None for any other (left to ``_from_son``)."""
+        if len(compact) != len(USER_FIELDS):
+            return None
+        username, password, active, change_password, role = compact
+        plain = type(user_id) is ObjectId and type(username) is str and type(password) is str
+        if not (plain and type(role) is DBRef and type(active) in _FLAG_TYPES and type(change_password) in _FLAG_TYPES):
+            return None
+        return {
+            "id": user_id,
+            "username": username,
+            "password": password,
+            "active": active is not False,
+            "change_password": change_password is True,
+            "role": role,
+        }
+
     @classmethod
-    def _built(cls, stored: dict[str, Any]) -> Optional[User]:
-        """What ``_from_son`` makes of a stored user of 0.1.8's fields and
-        types (None for any other document), set directly rather than
-        through mongoengine's generic constructor (``current_user()`` builds
-        one a request; several times faster). The init signals are sent as
-        the constructor sends them."""
-        data: dict[str, Any] = {"active": True, "change_password": False}
-        for key, value in stored.items():
-            if type(value) is not _PLAIN_TYPES.get(key):
-                return None
-            data["id" if key == "_id" else key] = value
+    def _built(cls, data: dict[str, Any]) -> User:
+        """A user of ``data``, set directly rather than through mongoengine's
+        generic constructor (``current_user()`` builds one a request; several
+        times faster). The init signals are sent as the constructor sends them."""
         user = object.__new__(cls)
-        for name, value in (("_initialised", False), ("_created", False), ("_data", {}), ("_changed_fields", [])):
-            object.__setattr__(user, name, value)
-        signals.pre_init.send(cls, document=user, values=data)
-        object.__setattr__(user, "_dynamic_fields", SON())
-        object.__setattr__(user, "_data", data)
+        set_state = object.__setattr__  # past BaseDocument.__setattr__, as the constructor's first steps
+        set_state(user, "_created", False)
+        set_state(user, "_changed_fields", [])
+        if signals.pre_init.receivers:
+            set_state(user, "_initialised", False)
+            set_state(user, "_data", {})
+            signals.pre_init.send(cls, document=user, values=data)
+        set_state(user, "_dynamic_fields", _NO_DYNAMIC_FIELDS)
+        set_state(user, "_data", data)
         user.__dict__["_cls"] = cls._class_name
-        object.__setattr__(user, "_initialised", True)
-        signals.post_init.send(cls, document=user)
+        set_state(user, "_initialised", True)
+        if signals.post_init.receivers:
+            signals.post_init.send(cls, document=user)
         return user
 
     def reload(self, *fields: str, **kwargs: Any) -> User:

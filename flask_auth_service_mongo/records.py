@@ -125,10 +125,6 @@ class SessionRecord:
     user: tuple[Any, ...] = dataclasses.field(repr=False)  # the stored user document (``compact_user``)
     role_document: Optional[dict[str, Any]] = dataclasses.field(repr=False, default=None)
 
-    def user_document(self) -> dict[str, Any]:
-        """The stored user document this record was read with."""
-        return expand_user(self.user_id, self.user)
-
     def used(self, when: datetime) -> SessionRecord:
         """The record after a last-use write at ``when``."""
         latest = max(when, self.last_used_at or when)

@@ -159,10 +159,10 @@ class TokenCodec:
         if claims.get("type") != kind or not well_typed(claims):
             raise InvalidToken()
         if kind == ACCESS and self._cache_size:
-            self._remember(key, (claims["exp"], claims["sub"], claims["sid"]))
+            self._remember(key, (claims["exp"], cached_subject(claims["sub"]), claims["sid"]))
         return claims
 
-    def _remember(self, key: bytes, entry: tuple[int, str, str]) -> None:
+    def _remember(self, key: bytes, entry: tuple[int, Any, str]) -> None:
         if len(self._cache) >= self._cache_size:
             with self._evict_lock:
                 now = time.time()
@@ -184,6 +184,16 @@ def cache_key(token: str) -> bytes:
     return hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
+def cached_subject(sub: str) -> Any:
+    """What the cache keeps of a ``sub``: the user's ObjectId when ``sub`` is
+    its string (parsed once, not on every request), else ``sub`` itself."""
+    try:
+        user_id = ObjectId(sub)
+    except InvalidId:
+        return sub
+    return user_id if str(user_id) == sub else sub
+
+
 class CachedClaims(Mapping[str, Any]):
     """The claims of a token the cache verified before: ``exp``, ``sub`` and
     ``sid`` as remembered, the others read from the token when asked for
@@ -191,16 +201,21 @@ class CachedClaims(Mapping[str, Any]):
 
     __slots__ = ("_token", "_entry", "_all")
 
-    def __init__(self, token: str, entry: tuple[int, str, str]):
+    def __init__(self, token: str, entry: tuple[int, Any, str]):
         self._token = token
         self._entry = entry
         self._all: Optional[dict[str, Any]] = None
+
+    @property
+    def subject(self) -> Any:
+        """``cached_subject`` of the ``sub`` claim."""
+        return self._entry[1]
 
     def __getitem__(self, name: str) -> Any:
         if name == "sid":
             return self._entry[2]
         if name == "sub":
-            return self._entry[1]
+            return str(self._entry[1])
         if name == "exp":
             return self._entry[0]
         return self._claims()[name]
@@ -277,7 +292,10 @@ def well_typed(claims: dict[str, Any]) -> bool:
 
 def subject_id(claims: Mapping[str, Any]) -> ObjectId:
     """The user id of a token's ``sub`` claim; InvalidToken when it is none."""
+    subject = claims.subject if isinstance(claims, CachedClaims) else claims["sub"]
+    if type(subject) is ObjectId:
+        return subject
     try:
-        return ObjectId(claims["sub"])
+        return ObjectId(subject)
     except (InvalidId, TypeError):
         raise InvalidToken() from None

@@ -252,23 +252,60 @@ def test_the_current_user_keeps_fields_written_around_the_models(user_app, make_
 
 @pytest.mark.parametrize(
     "extra",
-    [{}, {"nickname": "Al"}, {"active": 1}, {"role": None}],
-    ids=["0.1.8", "extra field", "int flag", "no role"],
+    [{}, {"nickname": "Al"}, {"active": 1}, {"role": None}, {"active": None, "change_password": None}],
+    ids=["0.1.8", "extra field", "int flag", "no role", "no flags"],
 )
 def test_the_user_current_user_builds_is_what_mongoengine_builds(extra):
-    """``User.from_stored`` skips mongoengine's constructor for 0.1.8's
+    """``User.from_record`` skips mongoengine's constructor for 0.1.8's
     documents: the document state must be the one ``_from_son`` makes
     (checked at the lowest mongoengine version too, by CI)."""
     from bson import DBRef, ObjectId
 
+    from flask_auth_service_mongo.records import compact_user
+
     stored = {"_id": ObjectId(), "username": "alice", "password": "x" * 60, "active": True, "change_password": False}
     stored = {**stored, "role": DBRef("role", ObjectId()), **extra}
-    built, expected = User.from_stored(dict(stored)), User._from_son(dict(stored))
+    stored = {key: value for key, value in stored.items() if value is not None}  # None: a field not stored
+    built, expected = User.from_record(stored["_id"], compact_user(stored)), User._from_son(dict(stored))
     for state in ("_data", "_changed_fields", "_created", "_initialised", "_dynamic_fields"):
         assert getattr(built, state) == getattr(expected, state), state
     assert built.to_mongo() == expected.to_mongo()
     built.username = expected.username = "bob"
     assert built._get_changed_fields() == expected._get_changed_fields() == ["username"]
+
+
+def test_the_users_current_user_builds_send_the_init_signals_and_share_nothing():
+    from bson import DBRef, ObjectId
+    from mongoengine import signals
+
+    from flask_auth_service_mongo.records import compact_user
+
+    stored = {"_id": ObjectId(), "username": "alice", "password": "x" * 60, "role": DBRef("role", ObjectId())}
+    sent = []
+
+    def before(sender, document, values):
+        sent.append(("pre_init", sender, document._initialised, dict(values)))
+        values["username"] = "carol"  # a receiver may change the values, as with the constructor
+
+    def after(sender, document):
+        sent.append(("post_init", sender, document._initialised, document.username))
+
+    signals.pre_init.connect(before, sender=User)
+    signals.post_init.connect(after, sender=User)
+    try:
+        one = User.from_record(stored["_id"], compact_user(stored))
+    finally:
+        signals.pre_init.disconnect(before, sender=User)
+        signals.post_init.disconnect(after, sender=User)
+    data = {"id": stored["_id"], "username": "alice", "password": "x" * 60, "active": True}
+    data.update(change_password=False, role=stored["role"])
+    assert sent == [("pre_init", User, False, data), ("post_init", User, True, "carol")]
+    other = User.from_record(stored["_id"], compact_user(stored))
+    other.username, other.active = "dave", False
+    assert (one.username, one.active, one._get_changed_fields()) == ("carol", True, [])
+    with pytest.raises(TypeError):
+        other._dynamic_fields["nickname"] = "Al"  # the empty dynamic fields they share stay empty
+    assert len(one._dynamic_fields) == 0
 
 
 def test_one_guarded_view_follows_each_apps_own_settings(make_app, make_user):
