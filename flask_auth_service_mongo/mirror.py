@@ -168,9 +168,10 @@ class Mirror:
         """The live session from the mirror while it is trusted, else ``read()``
         (which fills the mirror, or evicts the session when it finds none). ``user_id``
         None: a personal access token, found by its id alone."""
-        self.wanted = time.monotonic()
-        # Trust first: what the proof covers was applied before it was set.
-        if self.trusted():
+        self.wanted = wanted = time.monotonic()
+        # Trust first (``trusted()``, at the same instant): what the proof
+        # covers was applied before it was set.
+        if wanted - self.proven <= self.max_lag:
             hit: Optional[SessionRecord] = self.sessions.get(session_id)
             if hit is not None:
                 if self.listener is not None:

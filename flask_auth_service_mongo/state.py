@@ -35,7 +35,8 @@ class State:
 
 def get_state(app: Optional[Flask] = None) -> State:
     """The state of ``app`` (default: the current app); RuntimeError before ``init_app``."""
-    app = app or current_app
+    if app is None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]  # a proxy, typed as Flask
     try:
         state: State = app.extensions[EXTENSION_KEY]
         return state
