@@ -80,13 +80,14 @@ def request_token(locations: Optional[tuple[str, ...]] = None) -> Optional[Reque
     ``locations``: ``AUTH_TOKEN_LOCATION`` when the caller has it at hand."""
     locations = locations if locations is not None else get_state().settings.token_location
     if "headers" in locations:
-        token = parse_authorization_header(request.environ.get("HTTP_AUTHORIZATION"))
+        environ = request._get_current_object().environ  # type: ignore[attr-defined]  # one proxy lookup, not three
+        token = parse_authorization_header(environ.get("HTTP_AUTHORIZATION"))
         if token is not None:
-            return RequestToken(token, from_cookie=False)
+            return RequestToken(token, False)
     if "cookies" in locations:
         token = cookie(ACCESS_COOKIE)
         if token is not None:
-            return RequestToken(token, from_cookie=True)
+            return RequestToken(token, True)
     return None
 
 
