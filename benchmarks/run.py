@@ -12,7 +12,9 @@ process (its watermark writes and getMores a second, on an idle and on a
 busy server, with the cached rows' commands per request), the
 revocation lag between two app processes with and without
 ``AUTH_SESSION_CACHE``, the CPU time of a bare request after its thread
-waited, and (with valgrind) the instructions per request under callgrind.
+waited, strict mode's CPU with its session read answered from memory by
+``replay_proxy.py`` (a server that answers at once), and (with valgrind) the
+instructions per request under callgrind.
 Times are medians and 99th percentiles; the bare rows get the guarded
 rows' Authorization header.
 """
@@ -629,6 +631,51 @@ def wakeup_section(mounted: dict, tokens: dict, size: dict) -> None:
     table("CPU time of the bare request after the thread waited (no database)", ["wait before", "CPU µs"], rows)
 
 
+@contextlib.contextmanager
+def replay_proxy(uri: str) -> Iterator[str]:
+    """``uri`` through ``replay_proxy.py`` (the session check's repeated read
+    answered from memory), in a process of its own: its CPU is not ours."""
+    upstream = urlsplit(uri)
+    command = [sys.executable, os.path.join(os.path.dirname(__file__), "replay_proxy.py"), str(upstream.port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(process.stdout.readline())
+        query = "heartbeatFrequencyMS=500&directConnection=true"
+        yield urlunsplit(upstream._replace(netloc=f"127.0.0.1:{port}", query=query))
+    finally:
+        process.kill()
+        process.wait()
+
+
+#: The rows of the fast-server table: (row, path, token) on the app behind the proxy, or another app.
+FAST_ROWS = [
+    (BARE, "/bare", "fast"),
+    ("ours: guarded plain view", "/guarded", "fast"),
+    ("ours: guarded + current_user()", "/guarded-user", "fast"),
+    ("flask-jwt-extended stateless", "/jwt/guarded", "jwt"),
+    ("flask-jwt-extended + Redis blocklist", "/jwtredis/guarded", "jwt_redis"),
+]
+
+
+def fast_server_section(uri: str, secret: str, mounted: dict, tokens: dict, size: dict) -> None:
+    """Strict mode's CPU when the server answers at once: its session read
+    replayed by a proxy (the command is still sent, encoded and its reply
+    decoded), against flask-jwt-extended's rows on the same machine."""
+    with replay_proxy(uri) as fast_uri:
+        fast = apps.ours(fast_uri, secret, 4, name="bench_fast", AUTH_LAST_USED_INTERVAL_SECONDS=86_400)
+        client = test_clients({**mounted, "": fast})
+        tokens = {**tokens, "fast": expect("login", client("POST", "/restx/login", body=CREDENTIALS))["data"]["token"]}
+        rows = [(row, path, kind) for row, path, kind in FAST_ROWS if kind in tokens]
+        steps = [(size["views"], view_step(client, row, path, tokens[kind])) for row, path, kind in rows]
+        samples = interleaved(steps, size["rounds"], count_commands=True)
+    header = TIMING + ["CPU µs (this process)", "db commands / request"]
+    cells = {
+        row: [us(sum(CPU[row]) / len(CPU[row])), f"{COUNTER.counts[row] / len(samples[row]):.2f}"] for row in samples
+    }
+    title = "Strict mode, the session read answered from memory (replay proxy), test client"
+    table(title, header, timing_rows(samples, lambda row: cells[row]))
+
+
 #: The rows of VIEWS whose instructions are counted.
 COUNTED = [
     view
@@ -845,6 +892,7 @@ def compare(args: argparse.Namespace, uri: Optional[str], redis_url: Optional[st
         try:
             mounted, tokens = prepare(wire_uri, secret, args.bcrypt_rounds, True, redis_url)
             test_client_section("Flask test client, wire server", mounted, tokens, size, wire=True)
+            fast_server_section(wire_uri, secret, mounted, tokens, size)
             wakeup_section(mounted, tokens, size)
             http_section(wire_uri, secret, tokens, args, size, redis_url)
             sessions_section(wire_uri, mounted, tokens, size)
