@@ -83,11 +83,11 @@ def request_token(locations: Optional[tuple[str, ...]] = None) -> Optional[Reque
         environ = request._get_current_object().environ  # type: ignore[attr-defined]  # one proxy lookup, not three
         token = parse_authorization_header(environ.get("HTTP_AUTHORIZATION"))
         if token is not None:
-            return RequestToken(token, False)
+            return RequestToken(token, from_cookie=False)
     if "cookies" in locations:
         token = cookie(ACCESS_COOKIE)
         if token is not None:
-            return RequestToken(token, True)
+            return RequestToken(token, from_cookie=True)
     return None
 
 
