@@ -18,7 +18,7 @@ import functools
 from datetime import datetime
 from typing import Any, Optional
 
-from bson import SON, DBRef, ObjectId
+from bson import SON, ObjectId
 from mongoengine import (
     BooleanField,
     DateTimeField,
@@ -36,7 +36,7 @@ from pymongo.database import Database
 from .clock import utcnow
 from .database import JOURNALED, JOURNALED_OPTIONS, PRIMARY, RawDocument, current_database
 from .errors import PolicyError
-from .records import USER_FIELDS, expand_user
+from .records import PlainUser, expand_user
 
 SESSIONS = "session"
 
@@ -61,10 +61,6 @@ def normalize_username(raw: str, min_length: int) -> str:
             "username_invalid", f"the username must be at most {MAX_USERNAME_LENGTH} characters, without spaces"
         )
     return username
-
-
-#: What a flag of 0.1.8's may be in a session record's user (None: not stored).
-_FLAG_TYPES = (bool, type(None))
 
 
 class _NoDynamicFields(SON[str, Any]):
@@ -114,22 +110,20 @@ class Role(AppDocument):
 
 
 class PreloadedReferenceField(ReferenceField):
-    """A ``ReferenceField`` whose document may come with its owner's read
-    (``preload``): built from it on first access, never read again."""
-
-    def preload(self, instance: Document, stored: dict[str, Any]) -> None:
-        vars(instance)[self._preloaded] = stored
+    """A ``ReferenceField`` whose document may come with its owner's read (put
+    in the owner's ``__dict__`` under ``preloaded_key``): built from it on
+    first access, never read again."""
 
     @functools.cached_property
-    def _preloaded(self) -> str:
+    def preloaded_key(self) -> str:
         return "_preloaded_" + str(self.name)
 
     def discard(self, instance: Document) -> None:
-        vars(instance).pop(self._preloaded, None)
+        vars(instance).pop(self.preloaded_key, None)
 
     def __get__(self, instance: Optional[Document], owner: Any) -> Any:
         if instance is not None:
-            stored = vars(instance).pop(self._preloaded, None)
+            stored = vars(instance).pop(self.preloaded_key, None)
             if stored is not None and not isinstance(instance._data.get(self.name), Document):
                 instance._data[self.name] = self.document_type._from_son(stored)
         return super().__get__(instance, owner)
@@ -169,19 +163,16 @@ class User(AppDocument):
         data = cls._plain_data(user_id, compact) if cls is User else None
         user = cls._from_son(expand_user(user_id, compact)) if data is None else cls._built(data)
         if role is not None:
-            cls._fields["role"].preload(user, role)  # the field itself (``cls.role`` goes through its __get__)
+            user.__dict__[_PRELOADED_ROLE] = role
         return user
 
     @staticmethod
     def _plain_data(user_id: Any, compact: tuple[Any, ...]) -> Optional[dict[str, Any]]:
-        """The fields of a user of 0.1.8's fields and types, as mongoengine
-        holds them; None for any other (left to ``_from_son``)."""
-        if len(compact) != len(USER_FIELDS):
+        """The fields of a user of 0.1.8's fields and types (a ``PlainUser``),
+        as mongoengine holds them; None for any other (left to ``_from_son``)."""
+        if type(compact) is not PlainUser:
             return None
         username, password, active, change_password, role = compact
-        plain = type(user_id) is ObjectId and type(username) is str and type(password) is str
-        if not (plain and type(role) is DBRef and type(active) in _FLAG_TYPES and type(change_password) in _FLAG_TYPES):
-            return None
         return {
             "id": user_id,
             "username": username,
@@ -270,6 +261,10 @@ class User(AppDocument):
 
     def __str__(self) -> str:
         return str(self.username)
+
+
+#: Where ``User.role`` finds a preloaded role document in a user.
+_PRELOADED_ROLE = User._fields["role"].preloaded_key
 
 
 class UserMeta(AppDocument):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
-from bson import ObjectId
+from bson import DBRef, ObjectId
 
 from .clock import epoch
 
@@ -31,12 +31,30 @@ CSRF_FIELD = ("csrf_token", str, "with cookies: send it back in X-CSRF-Token on 
 USER_FIELDS = ("username", "password", "active", "change_password", "role")
 
 
+class PlainUser(tuple[Any, ...]):
+    """A compact user of 0.1.8's fields and types only (an ObjectId ``_id``,
+    string username and password, a DBRef role, flags that are booleans or
+    absent): checked once, when its record is made, not at each use."""
+
+    __slots__ = ()
+
+
+_FLAG_TYPES = (bool, type(None))
+
+
 def compact_user(user: dict[str, Any]) -> tuple[Any, ...]:
     """A stored user document as a tuple of ``USER_FIELDS`` (with a mapping of
-    any other field last): what a session cache holds for each session."""
+    any other field last; a ``PlainUser`` when there is none and the types
+    are 0.1.8's): what a session cache holds for each session."""
     values = tuple(user.get(name) for name in USER_FIELDS)
     others = {key: value for key, value in user.items() if key != "_id" and key not in USER_FIELDS}
-    return (*values, others) if others else values
+    if others:
+        return (*values, others)
+    username, password, active, change_password, role = values
+    plain = type(user.get("_id")) is ObjectId and type(username) is str and type(password) is str
+    if plain and type(role) is DBRef and type(active) in _FLAG_TYPES and type(change_password) in _FLAG_TYPES:
+        return PlainUser(values)
+    return values
 
 
 def expand_user(user_id: Any, compact: tuple[Any, ...]) -> dict[str, Any]:

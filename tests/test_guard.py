@@ -252,8 +252,15 @@ def test_the_current_user_keeps_fields_written_around_the_models(user_app, make_
 
 @pytest.mark.parametrize(
     "extra",
-    [{}, {"nickname": "Al"}, {"active": 1}, {"role": None}, {"active": None, "change_password": None}],
-    ids=["0.1.8", "extra field", "int flag", "no role", "no flags"],
+    [
+        {},
+        {"nickname": "Al"},
+        {"active": 1},
+        {"role": None},
+        {"active": None, "change_password": None},
+        {"_id": "5f" * 12},
+    ],
+    ids=["0.1.8", "extra field", "int flag", "no role", "no flags", "string id"],
 )
 def test_the_user_current_user_builds_is_what_mongoengine_builds(extra):
     """``User.from_record`` skips mongoengine's constructor for 0.1.8's
