@@ -73,7 +73,8 @@ class Identity(NamedTuple):
     claims: Mapping[str, Any] = EMPTY  # of the access token (none for a PAT)
 
     def __repr__(self) -> str:  # without the record, the user and the claims
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields[:10])
+        fields = self._fields[: self._fields.index("record")]
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in fields)
         return f"Identity({shown})"
 
 

@@ -329,3 +329,16 @@ def test_one_guarded_view_follows_each_apps_own_settings(make_app, make_user):
             assert answer.status_code == expected, answer.json
             if expected == 401:
                 assert answer.json == {"message": "password_change_required"}
+
+
+def test_an_identity_is_immutable_and_its_repr_shows_no_record_user_or_claims():
+    from bson import ObjectId
+
+    from flask_auth_service_mongo.auth import Identity
+
+    identity = Identity(ObjectId(), "sid", "admin", False, claims={"jti": "secret-ish"}, user="the user")
+    with pytest.raises(AttributeError):
+        identity.role = "root"
+    shown = repr(identity)
+    assert "role='admin'" in shown and "scopes=frozenset()" in shown
+    assert "jti" not in shown and "the user" not in shown and "record" not in shown
