@@ -464,7 +464,13 @@ def test_client_section(title: str, mounted: dict, tokens: dict, size: dict, wir
     client = test_clients(mounted)
     steps = steps_for(client, tokens, size["views"], size["sessions"])
     samples = interleaved(steps, size["rounds"], count_commands=wire)
-    header = TIMING + ["CPU µs (this process)"]
+    measured_table(title, samples, wire)
+
+
+def measured_table(title: str, samples: dict, wire: bool) -> None:
+    """The timing rows of ``samples``, with each row's CPU and, on a wire
+    server, its database commands."""
+    header = TIMING + ["CPU µs (this process)"] + (["db commands / request"] if wire else [])
 
     def extra(row: str) -> list[str]:
         cells = [us(sum(CPU[row]) / len(CPU[row]))]
@@ -472,8 +478,6 @@ def test_client_section(title: str, mounted: dict, tokens: dict, size: dict, wir
             cells.append(f"{COUNTER.counts[row] / len(samples[row]):.2f}")
         return cells
 
-    if wire:
-        header.append("db commands / request")
     table(title, header, timing_rows(samples, extra))
 
 
@@ -668,12 +672,7 @@ def fast_server_section(uri: str, secret: str, mounted: dict, tokens: dict, size
         rows = [(row, path, kind) for row, path, kind in FAST_ROWS if kind in tokens]
         steps = [(size["views"], view_step(client, row, path, tokens[kind])) for row, path, kind in rows]
         samples = interleaved(steps, size["rounds"], count_commands=True)
-    header = TIMING + ["CPU µs (this process)", "db commands / request"]
-    cells = {
-        row: [us(sum(CPU[row]) / len(CPU[row])), f"{COUNTER.counts[row] / len(samples[row]):.2f}"] for row in samples
-    }
-    title = "Strict mode, the session read answered from memory (replay proxy), test client"
-    table(title, header, timing_rows(samples, lambda row: cells[row]))
+    measured_table("Strict mode, the session read answered from memory (replay proxy), test client", samples, True)
 
 
 #: The rows of VIEWS whose instructions are counted.

@@ -487,7 +487,7 @@ def _load_user(identity: Identity) -> User:
     record = identity.record
     if record is None:
         raise Unauthorized()
-    return User.from_record(record.user_id, record.user, record.role_document)
+    return User.from_record(record)
 
 
 def verify_token(token: str) -> User:

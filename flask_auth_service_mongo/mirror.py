@@ -151,8 +151,9 @@ class Mirror:
         self.thread = threading.Thread(target=self.follow, name="flask-auth-session-cache", daemon=True)
         self.thread.start()
 
-    def trusted(self) -> bool:
-        return time.monotonic() - self.proven <= self.max_lag
+    def trusted(self, at: Optional[float] = None) -> bool:
+        """Whether the last proof is within the bound at ``at`` (default: now, monotonic)."""
+        return (time.monotonic() if at is None else at) - self.proven <= self.max_lag
 
     def lag_seconds(self) -> float:
         """How old the last proof is (infinite before the first one)."""
@@ -168,10 +169,9 @@ class Mirror:
         """The live session from the mirror while it is trusted, else ``read()``
         (which fills the mirror, or evicts the session when it finds none). ``user_id``
         None: a personal access token, found by its id alone."""
-        self.wanted = wanted = time.monotonic()
-        # Trust first (``trusted()``, at the same instant): what the proof
-        # covers was applied before it was set.
-        if wanted - self.proven <= self.max_lag:
+        self.wanted = time.monotonic()
+        # Trust first: what the proof covers was applied before it was set.
+        if self.trusted(self.wanted):
             hit: Optional[SessionRecord] = self.sessions.get(session_id)
             if hit is not None:
                 if self.listener is not None:

@@ -36,7 +36,7 @@ from pymongo.database import Database
 from .clock import utcnow
 from .database import JOURNALED, JOURNALED_OPTIONS, PRIMARY, RawDocument, current_database
 from .errors import PolicyError
-from .records import PlainUser, expand_user
+from .records import PlainUser, SessionRecord, expand_user
 
 SESSIONS = "session"
 
@@ -155,32 +155,18 @@ class User(AppDocument):
         return user
 
     @classmethod
-    def from_record(cls, user_id: Any, compact: tuple[Any, ...], role: Optional[dict[str, Any]] = None) -> User:
-        """The user a session record holds (``records.compact_user``; its role's
-        document, already read, built when first used, with no second read),
-        a new object for each caller: what ``_from_son`` makes of the stored
-        document."""
-        data = cls._plain_data(user_id, compact) if cls is User else None
-        user = cls._from_son(expand_user(user_id, compact)) if data is None else cls._built(data)
-        if role is not None:
-            user.__dict__[_PRELOADED_ROLE] = role
+    def from_record(cls, record: SessionRecord) -> User:
+        """The user a session record holds (its role's document, already read,
+        built when first used, with no second read), a new object for each
+        caller: what ``_from_son`` makes of the stored document."""
+        compact = record.user
+        if cls is User and type(compact) is PlainUser:
+            user = cls._built(_plain_fields(record.user_id, compact))
+        else:
+            user = cls._from_son(expand_user(record.user_id, compact))
+        if record.role_document is not None:
+            user.__dict__[_PRELOADED_ROLE] = record.role_document
         return user
-
-    @staticmethod
-    def _plain_data(user_id: Any, compact: tuple[Any, ...]) -> Optional[dict[str, Any]]:
-        """The fields of a user of 0.1.8's fields and types (a ``PlainUser``),
-        as mongoengine holds them; None for any other (left to ``_from_son``)."""
-        if type(compact) is not PlainUser:
-            return None
-        username, password, active, change_password, role = compact
-        return {
-            "id": user_id,
-            "username": username,
-            "password": password,
-            "active": active is not False,
-            "change_password": change_password is True,
-            "role": role,
-        }
 
     @classmethod
     def _built(cls, data: dict[str, Any]) -> User:
@@ -261,6 +247,20 @@ class User(AppDocument):
 
     def __str__(self) -> str:
         return str(self.username)
+
+
+def _plain_fields(user_id: ObjectId, user: PlainUser) -> dict[str, Any]:
+    """The fields of a ``PlainUser`` as mongoengine holds them (defaults for
+    the flags it does not store)."""
+    username, password, active, change_password, role = user
+    return {
+        "id": user_id,
+        "username": username,
+        "password": password,
+        "active": active is not False,
+        "change_password": change_password is True,
+        "role": role,
+    }
 
 
 #: Where ``User.role`` finds a preloaded role document in a user.

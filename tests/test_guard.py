@@ -250,6 +250,16 @@ def test_the_current_user_keeps_fields_written_around_the_models(user_app, make_
     assert answer["permissions"] == {"scopes": ["read:x"]}
 
 
+def session_record_of(stored):
+    """The session record the store makes of a read of a session of ``stored`` (a user document)."""
+    from datetime import datetime, timedelta
+
+    from flask_auth_service_mongo.store import SharedValues
+
+    found = {"_id": "a-session", "user": stored["_id"], "expires_at": datetime.now() + timedelta(hours=1)}
+    return SharedValues().record(found, dict(stored), None)
+
+
 @pytest.mark.parametrize(
     "extra",
     [
@@ -268,12 +278,10 @@ def test_the_user_current_user_builds_is_what_mongoengine_builds(extra):
     (checked at the lowest mongoengine version too, by CI)."""
     from bson import DBRef, ObjectId
 
-    from flask_auth_service_mongo.records import compact_user
-
     stored = {"_id": ObjectId(), "username": "alice", "password": "x" * 60, "active": True, "change_password": False}
     stored = {**stored, "role": DBRef("role", ObjectId()), **extra}
     stored = {key: value for key, value in stored.items() if value is not None}  # None: a field not stored
-    built, expected = User.from_record(stored["_id"], compact_user(stored)), User._from_son(dict(stored))
+    built, expected = User.from_record(session_record_of(stored)), User._from_son(dict(stored))
     for state in ("_data", "_changed_fields", "_created", "_initialised", "_dynamic_fields"):
         assert getattr(built, state) == getattr(expected, state), state
     assert built.to_mongo() == expected.to_mongo()
@@ -284,8 +292,6 @@ def test_the_user_current_user_builds_is_what_mongoengine_builds(extra):
 def test_the_users_current_user_builds_send_the_init_signals_and_share_nothing():
     from bson import DBRef, ObjectId
     from mongoengine import signals
-
-    from flask_auth_service_mongo.records import compact_user
 
     stored = {"_id": ObjectId(), "username": "alice", "password": "x" * 60, "role": DBRef("role", ObjectId())}
     sent = []
@@ -300,14 +306,14 @@ def test_the_users_current_user_builds_send_the_init_signals_and_share_nothing()
     signals.pre_init.connect(before, sender=User)
     signals.post_init.connect(after, sender=User)
     try:
-        one = User.from_record(stored["_id"], compact_user(stored))
+        one = User.from_record(session_record_of(stored))
     finally:
         signals.pre_init.disconnect(before, sender=User)
         signals.post_init.disconnect(after, sender=User)
     data = {"id": stored["_id"], "username": "alice", "password": "x" * 60, "active": True}
     data.update(change_password=False, role=stored["role"])
     assert sent == [("pre_init", User, False, data), ("post_init", User, True, "carol")]
-    other = User.from_record(stored["_id"], compact_user(stored))
+    other = User.from_record(session_record_of(stored))
     other.username, other.active = "dave", False
     assert (one.username, one.active, one._get_changed_fields()) == ("carol", True, [])
     with pytest.raises(TypeError):
