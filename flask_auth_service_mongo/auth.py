@@ -22,7 +22,7 @@ from . import metrics, personal_tokens, signin, transport
 from .apidoc import mark_guarded
 from .clock import utcnow
 from .config import Settings
-from .database import unavailable_on_error
+from .database import DATABASE_ERRORS, raise_unavailable, unavailable_on_error
 from .errors import AuthError, Forbidden, InvalidToken, Unauthorized
 from .models import User
 from .policies import (
@@ -110,7 +110,7 @@ def identify_session(token: str, claims: Mapping[str, Any], state: State, now: O
     """Check the session of an access token whose ``claims`` were verified
     (at ``now``, default the present)."""
     user_id = subject_id(claims)
-    with unavailable_on_error():
+    try:  # unavailable_on_error, without a context manager's two calls
         if not state.settings.white_list_token:
             user = User.find_active(user_id)
             if user is None:
@@ -124,6 +124,8 @@ def identify_session(token: str, claims: Mapping[str, Any], state: State, now: O
             state.tokens.forget(token)
             raise Unauthorized()
         return _checked(record, now, state, claims)
+    except DATABASE_ERRORS as error:
+        raise_unavailable(error)
 
 
 def identify_personal(token: str, state: State) -> Identity:
@@ -144,7 +146,7 @@ def _checked(record: SessionRecord, now: datetime, state: State, claims: Mapping
     """The identity of a live session or token (with the ``claims`` of its
     access token), once the app's policies pass it; its last use recorded."""
     identity = identity_of(record, claims)
-    for policy in state.policies:
+    for policy in state.checks:
         policy.check(identity, now)
     state.store.touch(record, now, state.settings.last_used_interval_seconds)
     return identity

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Optional
+
+_EPOCH = datetime(1970, 1, 1)
 
 
 def utcnow() -> datetime:
-    """Now, as the naive UTC datetime MongoDB stores (millisecond precision)."""
-    now = datetime.now(timezone.utc)
-    return datetime(now.year, now.month, now.day, now.hour, now.minute, now.second, now.microsecond // 1000 * 1000)
+    """Now, as the naive UTC datetime MongoDB stores (millisecond precision;
+    from the epoch without a time zone's arithmetic: the guard asks once a request)."""
+    return _EPOCH + timedelta(0, 0, 0, time.time_ns() // 1_000_000)
 
 
 def iso(moment: Optional[datetime]) -> Optional[str]:

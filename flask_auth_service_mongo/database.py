@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import mongoengine
 from flask import has_app_context
@@ -141,6 +141,18 @@ def database_failure(error: BaseException) -> Optional[PyMongoError]:
     return None
 
 
+#: What a failing database raises (mongoengine wraps some of the driver's errors).
+DATABASE_ERRORS = (PyMongoError, OperationError)
+
+
+def raise_unavailable(error: BaseException) -> NoReturn:
+    """Raise ServiceUnavailable for a database failure, else ``error`` itself
+    (for a handler of ``DATABASE_ERRORS``: the guard's, without a context manager)."""
+    if database_failure(error) is not None:
+        raise ServiceUnavailable() from error
+    raise error
+
+
 class _Unavailable:
     """``unavailable_on_error``'s context manager: stateless, so one serves
     every thread (cheaper than a generator on the hot path)."""
@@ -149,7 +161,7 @@ class _Unavailable:
         return None
 
     def __exit__(self, kind: Optional[type], error: Optional[BaseException], traceback: Any) -> None:
-        if isinstance(error, (PyMongoError, OperationError)) and database_failure(error) is not None:
+        if isinstance(error, DATABASE_ERRORS) and database_failure(error) is not None:
             raise ServiceUnavailable() from error
 
 

@@ -84,7 +84,9 @@ class AuthService:
         )
         session_policies = policies.app_policies(store, settings.session_idle_minutes, settings.max_sessions_per_user)
         mailer = mail.Mailer(app, settings.mail_sender) if settings.reset_url or settings.email_confirm_url else None
-        app.extensions[EXTENSION_KEY] = State(settings, tokens, db, store, session_policies, mailer, app_metrics)
+        checks = policies.request_checks(session_policies)
+        state = State(settings, tokens, db, store, session_policies, mailer, app_metrics, checks)
+        app.extensions[EXTENSION_KEY] = state
         propagation.connect()
         mfa.register_method(
             mfa.Method("passkey", "passkey", ("hwk",), passkeys.verify_second_factor, passkeys.has_passkeys, dict)

@@ -30,6 +30,7 @@ from mongoengine import (
     StringField,
     signals,
 )
+from mongoengine.base import BaseDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 
@@ -73,6 +74,13 @@ class _NoDynamicFields(SON[str, Any]):
 
 
 _NO_DYNAMIC_FIELDS = _NoDynamicFields()
+
+#: Setters of a document's slots past ``BaseDocument.__setattr__`` (as its
+#: constructor's first steps), for ``User._built``: cheaper than ``object.__setattr__``.
+_SLOTS = ("_created", "_changed_fields", "_dynamic_fields", "_data", "_initialised")
+_set_created, _set_changed_fields, _set_dynamic_fields, _set_data, _set_initialised = (
+    vars(BaseDocument)[name].__set__ for name in _SLOTS
+)
 
 
 class AppDocument(Document):
@@ -161,7 +169,17 @@ class User(AppDocument):
         caller: what ``_from_son`` makes of the stored document."""
         compact = record.user
         if cls is User and type(compact) is PlainUser:
-            user = cls._built(_plain_fields(record.user_id, compact))
+            username, password, active, change_password, role = compact
+            # As mongoengine holds them: defaults for the flags not stored.
+            fields = {
+                "id": record.user_id,
+                "username": username,
+                "password": password,
+                "active": active is not False,
+                "change_password": change_password is True,
+                "role": role,
+            }
+            user = cls._built(fields)
         else:
             user = cls._from_son(expand_user(record.user_id, compact))
         if record.role_document is not None:
@@ -174,17 +192,16 @@ class User(AppDocument):
         generic constructor (``current_user()`` builds one a request; several
         times faster). The init signals are sent as the constructor sends them."""
         user = object.__new__(cls)
-        set_state = object.__setattr__  # past BaseDocument.__setattr__, as the constructor's first steps
-        set_state(user, "_created", False)
-        set_state(user, "_changed_fields", [])
+        _set_created(user, False)
+        _set_changed_fields(user, [])
         if signals.pre_init.receivers:
-            set_state(user, "_initialised", False)
-            set_state(user, "_data", {})
+            _set_initialised(user, False)
+            _set_data(user, {})
             signals.pre_init.send(cls, document=user, values=data)
-        set_state(user, "_dynamic_fields", _NO_DYNAMIC_FIELDS)
-        set_state(user, "_data", data)
+        _set_dynamic_fields(user, _NO_DYNAMIC_FIELDS)
+        _set_data(user, data)
         user.__dict__["_cls"] = cls._class_name
-        set_state(user, "_initialised", True)
+        _set_initialised(user, True)
         if signals.post_init.receivers:
             signals.post_init.send(cls, document=user)
         return user
@@ -247,20 +264,6 @@ class User(AppDocument):
 
     def __str__(self) -> str:
         return str(self.username)
-
-
-def _plain_fields(user_id: ObjectId, user: PlainUser) -> dict[str, Any]:
-    """The fields of a ``PlainUser`` as mongoengine holds them (defaults for
-    the flags it does not store)."""
-    username, password, active, change_password, role = user
-    return {
-        "id": user_id,
-        "username": username,
-        "password": password,
-        "active": active is not False,
-        "change_password": change_password is True,
-        "role": role,
-    }
 
 
 #: Where ``User.role`` finds a preloaded role document in a user.

@@ -188,6 +188,11 @@ def app_policies(store: SessionStore, idle_minutes: int, max_sessions: int) -> t
     return tuple(chosen)
 
 
+def request_checks(chosen: tuple[Policy, ...]) -> tuple[Policy, ...]:
+    """Those of ``chosen`` that check each request (the others act at login only)."""
+    return tuple(policy for policy in chosen if type(policy).check is not Policy.check)
+
+
 def session_cutoff(policies: tuple[Policy, ...], now: datetime) -> Optional[datetime]:
     """The latest cutoff of ``policies``: sessions used at or before it are over."""
     cutoffs = [c for c in (p.cutoff(now) for p in policies) if c is not None]

@@ -31,6 +31,7 @@ class State:
     policies: tuple[Policy, ...] = ()  # the app's session policies (``policies.app_policies``)
     mailer: Optional[Mailer] = None  # when a mailed link is configured (AUTH_RESET_URL...)
     metrics: Optional[AuthMetrics] = None  # with AUTH_METRICS
+    checks: tuple[Policy, ...] = ()  # those of ``policies`` that check each request
 
 
 def get_state(app: Optional[Flask] = None) -> State:

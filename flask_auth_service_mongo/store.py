@@ -134,22 +134,20 @@ class SessionStore:
         )
         return session_id
 
-    def find_live(self, session_id: str, user_id: ObjectId, now: datetime) -> Optional[SessionRecord]:
-        """The hot path: the live session of ``user_id`` joined to its active
-        user and role, or None. One command, or none from a proven-current mirror."""
-        return self._find(session_id, user_id, now)
-
-    def find_token(self, token_digest: str, now: datetime) -> Optional[SessionRecord]:
-        """The live personal access token of that digest, joined like a session
-        (by ``_id`` alone: a token does not name its user); or None."""
-        record = self._find(token_digest, None, now)
-        return record if record is not None and record.kind == TOKEN else None
-
-    def _find(self, key: str, user_id: Optional[ObjectId], now: datetime) -> Optional[SessionRecord]:
+    def find_live(self, key: str, user_id: Optional[ObjectId], now: datetime) -> Optional[SessionRecord]:
+        """The hot path: the live session ``key`` of ``user_id`` (None: of ``_id``
+        ``key`` alone) joined to its active user and role, or None. One command,
+        or none from a proven-current mirror."""
         cache = self.mirror()
         if cache is None:
             return self._read_live(key, user_id, now)
         return cache.find_live(key, user_id, now, lambda: self._read_live(key, user_id, now))
+
+    def find_token(self, token_digest: str, now: datetime) -> Optional[SessionRecord]:
+        """The live personal access token of that digest, joined like a session
+        (by ``_id`` alone: a token does not name its user); or None."""
+        record = self.find_live(token_digest, None, now)
+        return record if record is not None and record.kind == TOKEN else None
 
     def _read_live(self, key: str, user_id: Optional[ObjectId], now: datetime) -> Optional[SessionRecord]:
         """The check's one command: the session of that ``_id`` and user
