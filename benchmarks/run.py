@@ -54,6 +54,7 @@ from flask_auth_service_mongo.mirror import IDLE_SECONDS
 from flask_auth_service_mongo.passwords import check_password, hash_password
 
 BARE = "bare Flask view"
+CACHED_BARE = "ours cached: bare view of the same app"
 VIEWS = [  # row, path, token
     # The bare views get the request the guarded ones get, Authorization header included.
     (BARE, "/bare", "ours"),
@@ -61,6 +62,7 @@ VIEWS = [  # row, path, token
     ("ours: guarded plain view", "/guarded", "ours"),
     ("ours: guarded flask-restx resource", "/restx/guarded", "ours"),
     ("ours: guarded + current_user()", "/guarded-user", "ours"),
+    (CACHED_BARE, "/cached/bare", "cached"),
     ("ours cached: guarded plain view", "/cached/guarded", "cached"),
     ("ours cached: guarded + current_user()", "/cached/guarded-user", "cached"),
     ("ours + metrics: guarded plain view", "/metered/guarded", "ours"),
@@ -322,8 +324,10 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> None:
     print(f"({time.monotonic() - STARTED:.0f} s since the start)", flush=True)
 
 
-def timing_rows(samples: dict, extra: Callable[[str], list[str]] = lambda row: []) -> list[list[str]]:
-    bare = statistics.median(samples[BARE])
+def timing_rows(
+    samples: dict, extra: Callable[[str], list[str]] = lambda row: [], baseline: str = BARE
+) -> list[list[str]]:
+    bare = statistics.median(samples[baseline])
     rows = []
     for row, values in samples.items():
         median = statistics.median(values)
@@ -467,9 +471,9 @@ def test_client_section(title: str, mounted: dict, tokens: dict, size: dict, wir
     measured_table(title, samples, wire)
 
 
-def measured_table(title: str, samples: dict, wire: bool) -> None:
-    """The timing rows of ``samples``, with each row's CPU and, on a wire
-    server, its database commands."""
+def measured_table(title: str, samples: dict, wire: bool, baseline: str = BARE) -> None:
+    """The timing rows of ``samples`` (ratios to ``baseline``), with each
+    row's CPU and, on a wire server, its database commands."""
     header = TIMING + ["CPU µs (this process)"] + (["db commands / request"] if wire else [])
 
     def extra(row: str) -> list[str]:
@@ -478,7 +482,22 @@ def measured_table(title: str, samples: dict, wire: bool) -> None:
             cells.append(f"{COUNTER.counts[row] / len(samples[row]):.2f}")
         return cells
 
-    table(title, header, timing_rows(samples, extra))
+    table(title, header, timing_rows(samples, extra, baseline))
+
+
+#: The goal's rows: the cached guard, with and without ``current_user()``, and the same app's bare view.
+SAME_APP = [view for view in VIEWS if view[1] in {"/cached/bare", "/cached/guarded", "/cached/guarded-user"}]
+
+
+def same_app_section(mounted: dict, tokens: dict, size: dict) -> None:
+    """The cached guard against the unguarded view of its own app: one
+    request of each row in turn, nothing else in between (in the big table a
+    row follows others that keep the server, on the same CPUs, busy)."""
+    client = test_clients(mounted)
+    steps = [(1, view_step(client, row, path, tokens[kind])) for row, path, kind in SAME_APP]
+    samples = interleaved(steps, size["same_app_rounds"], count_commands=True)
+    title = "The cached guard and the bare view of the same app, one request of each in turn, test client"
+    measured_table(title, samples, True, baseline=CACHED_BARE)
 
 
 def server_command(
@@ -677,7 +696,7 @@ def fast_server_section(uri: str, secret: str, mounted: dict, tokens: dict, size
 COUNTED = [
     view
     for view in VIEWS
-    if view[1] in {"/bare", "/guarded", "/guarded-user", "/cached/guarded", "/cached/guarded-user"}
+    if view[1] in {"/bare", "/guarded", "/guarded-user", "/cached/bare", "/cached/guarded", "/cached/guarded-user"}
     or view[1].startswith("/jwt")
 ]
 #: Under valgrind a request takes ~50 times as long: a bound the mirror's proof meets.
@@ -801,6 +820,7 @@ SIZES = {
         "http_limit": 4000,
         "trials": 200,
         "memory": (10_000, 100_000),
+        "same_app_rounds": 5000,
     },
     "quick": {
         "rounds": 5,
@@ -810,6 +830,7 @@ SIZES = {
         "http_limit": 1000,
         "trials": 50,
         "memory": (10_000,),
+        "same_app_rounds": 2000,
     },
 }
 
@@ -889,6 +910,7 @@ def compare(args: argparse.Namespace, uri: Optional[str], redis_url: Optional[st
         try:
             mounted, tokens = prepare(wire_uri, secret, args.bcrypt_rounds, True, redis_url)
             test_client_section("Flask test client, wire server", mounted, tokens, size, wire=True)
+            same_app_section(mounted, tokens, size)
             fast_server_section(wire_uri, secret, mounted, tokens, size)
             wakeup_section(mounted, tokens, size)
             http_section(wire_uri, secret, tokens, args, size, redis_url)
