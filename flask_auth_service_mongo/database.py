@@ -161,8 +161,8 @@ class _Unavailable:
         return None
 
     def __exit__(self, kind: Optional[type], error: Optional[BaseException], traceback: Any) -> None:
-        if isinstance(error, DATABASE_ERRORS) and database_failure(error) is not None:
-            raise ServiceUnavailable() from error
+        if isinstance(error, DATABASE_ERRORS):
+            raise_unavailable(error)
 
 
 _UNAVAILABLE = _Unavailable()
