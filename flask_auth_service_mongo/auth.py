@@ -40,7 +40,7 @@ from .policies import (
 from .records import SessionRecord
 from .state import State, get_state
 from .store import SESSION, TOKEN
-from .tokens import ACCESS, subject_id
+from .tokens import ACCESS, CachedClaims, subject_id
 from .transport import parse_authorization_header
 
 RoleSpec = Union[None, str, Iterable[str]]
@@ -109,7 +109,7 @@ def identify(token: str, state: Optional[State] = None, now: Optional[datetime] 
 def identify_session(token: str, claims: Mapping[str, Any], state: State, now: Optional[datetime] = None) -> Identity:
     """Check the session of an access token whose ``claims`` were verified
     (at ``now``, default the present)."""
-    user_id = subject_id(claims)
+    user_id = claims.user_id if type(claims) is CachedClaims else subject_id(claims)
     try:  # unavailable_on_error, without a context manager's two calls
         if not state.settings.white_list_token:
             user = User.find_active(user_id)
@@ -144,23 +144,16 @@ def identify_personal(token: str, state: State) -> Identity:
 
 def _checked(record: SessionRecord, now: datetime, state: State, claims: Mapping[str, Any] = EMPTY) -> Identity:
     """The identity of a live session or token (with the ``claims`` of its
-    access token), once the app's policies pass it; its last use recorded."""
-    identity = identity_of(record, claims)
-    for policy in state.checks:
-        policy.check(identity, now)
-    state.store.touch(record, now, state.settings.last_used_interval_seconds)
-    return identity
-
-
-def identity_of(record: SessionRecord, claims: Mapping[str, Any] = EMPTY) -> Identity:
-    """The identity a live session stands for."""
-    return Identity(
+    access token), once the app's policies pass it; its last use recorded
+    (at most once per ``AUTH_LAST_USED_INTERVAL_SECONDS``)."""
+    last_used_at = record.last_used_at
+    identity = Identity(
         record.user_id,
         record.session_id,
         record.role,
         record.change_password,
         record.authenticated_at,
-        record.last_used_at,
+        last_used_at,
         record.amr,
         record.acr,
         record.kind,
@@ -169,6 +162,11 @@ def identity_of(record: SessionRecord, claims: Mapping[str, Any] = EMPTY) -> Ide
         None,
         claims,
     )
+    for policy in state.checks:
+        policy.check(identity, now)
+    if last_used_at is None or (now - last_used_at).total_seconds() >= state.settings.last_used_interval_seconds:
+        state.store.touch(record, now)
+    return identity
 
 
 def authenticate(state: Optional[State] = None, now: Optional[datetime] = None) -> Identity:
@@ -180,7 +178,7 @@ def authenticate(state: Optional[State] = None, now: Optional[datetime] = None) 
     refused or not: a refusal is remembered too, so GraphQL aliases cannot
     multiply the session reads.
     """
-    request_globals = request_namespace()
+    request_globals: dict[str, Any] = vars(g._get_current_object())  # a dict lookup costs no method call
     checked: Union[Identity, AuthError, None] = request_globals.get(_CHECKED)
     if isinstance(checked, Identity):
         return checked
@@ -191,25 +189,21 @@ def authenticate(state: Optional[State] = None, now: Optional[datetime] = None) 
         found = transport.request_token(state.settings.token_location)
         if found is None:
             raise Unauthorized()
-        if not found.from_cookie:
-            identity = identify(found.token, state, now)
-        elif personal_tokens.has_prefix(found.token):
-            raise InvalidToken()  # access tokens travel in the Authorization header only
+        token = found.token
+        if token.startswith(personal_tokens.PREFIX):
+            if found.from_cookie:
+                raise InvalidToken()  # access tokens travel in the Authorization header only
+            identity = identify_personal(token, state)
         else:
-            claims = state.tokens.decode(found.token, ACCESS)  # once: for the CSRF check and the session's
-            transport.require_csrf(claims["sid"])
-            identity = identify_session(found.token, claims, state, now)
+            claims = state.tokens.decode(token, ACCESS)  # once: for the CSRF check and the session's
+            if found.from_cookie:
+                transport.require_csrf(claims["sid"])
+            identity = identify_session(token, claims, state, now)
     except AuthError as error:
         request_globals[_CHECKED] = error
         raise
     request_globals[_CHECKED] = identity
     return identity
-
-
-def request_namespace() -> dict[str, Any]:
-    """The attributes of ``g`` as a dict: a lookup there costs no method call."""
-    namespace: dict[str, Any] = vars(g._get_current_object())
-    return namespace
 
 
 #: Account operations (passkeys, factors, tokens) ask for a login this recent.
@@ -405,7 +399,8 @@ def required(
             except AuthError as error:
                 metrics.count_guarded(error.message, state)
                 return refusal_response(error)
-            metrics.count_guarded(metrics.GUARD_OK, state)
+            if state.metrics is not None:
+                metrics.count_guarded(metrics.GUARD_OK, state)
             if asynchronous:
                 return current_app.ensure_sync(view)(*args, **kwargs)
             return view(*args, **kwargs)
@@ -469,7 +464,7 @@ def current_user() -> Optional[User]:
 
     Raises Unauthorized when the user was deleted or disabled since the check.
     """
-    request_globals = request_namespace()
+    request_globals: dict[str, Any] = vars(g._get_current_object())
     identity = request_globals.get(_CHECKED)
     if not isinstance(identity, Identity):
         return None

@@ -169,14 +169,16 @@ class Mirror:
         """The live session from the mirror while it is trusted, else ``read()``
         (which fills the mirror, or evicts the session when it finds none). ``user_id``
         None: a personal access token, found by its id alone."""
-        self.wanted = time.monotonic()
-        # Trust first: what the proof covers was applied before it was set.
-        if self.trusted(self.wanted):
+        wanted = self.wanted = time.monotonic()
+        # Trust first (``trusted``, inline): what the proof covers was applied before it was set.
+        if wanted - self.proven <= self.max_lag:
             hit: Optional[SessionRecord] = self.sessions.get(session_id)
             if hit is not None:
                 if self.listener is not None:
                     self.listener.cache_hit()
-                return hit if (user_id is None or user_id == hit.user_id) and hit.expires_at > now else None
+                # ``is`` first: a record read for a token holds the ObjectId of that token's cache entry.
+                same_user = user_id is None or user_id is hit.user_id or user_id == hit.user_id
+                return hit if same_user and hit.expires_at > now else None
         token = self.sessions.begin(session_id)
         # Checked after the announcement: a stream started over cleared it,
         # and follows nothing until it is open again.

@@ -138,9 +138,11 @@ class SessionStore:
         """The hot path: the live session ``key`` of ``user_id`` (None: of ``_id``
         ``key`` alone) joined to its active user and role, or None. One command,
         or none from a proven-current mirror."""
-        cache = self.mirror()
-        if cache is None:
-            return self._read_live(key, user_id, now)
+        cache = self._mirror
+        if cache is None or cache.pid != mirror_module.Process.pid or cache.unsupported:
+            cache = self.mirror()  # the first use, after a fork, or none at all
+            if cache is None:
+                return self._read_live(key, user_id, now)
         return cache.find_live(key, user_id, now, lambda: self._read_live(key, user_id, now))
 
     def find_token(self, token_digest: str, now: datetime) -> Optional[SessionRecord]:
@@ -172,6 +174,8 @@ class SessionStore:
             # The user's role was changed around the library (or the session
             # predates role ids): read it, and remember it in the session.
             role = self._read_role(found["_id"], user)
+        if user_id is not None:
+            found["user"] = user_id  # equal (matched above): the very object the token's cache entry holds
         return self._shared.record(found, user, role)
 
     def _read_role(self, session_id: str, user: RawDocument) -> Optional[RawDocument]:
@@ -199,16 +203,16 @@ class SessionStore:
         self.sessions.insert_one(document)
         return document
 
-    def touch(self, record: SessionRecord, now: datetime, interval: int) -> None:
-        """Record the last use, at most once per ``interval`` seconds a session.
+    def touch(self, record: SessionRecord, now: datetime) -> None:
+        """Record the last use (the guard asks at most once per
+        ``AUTH_LAST_USED_INTERVAL_SECONDS`` a session; another process may
+        have written first).
 
         Not a write that decides access, so it skips the journaled majority.
         """
-        last = record.last_used_at
-        if last is not None and (now - last).total_seconds() < interval:
-            return
         self.sessions.with_options(write_concern=ACKNOWLEDGED).update_one(
-            {"_id": record.session_id, "user": record.user_id, "last_used_at": last}, {"$set": {"last_used_at": now}}
+            {"_id": record.session_id, "user": record.user_id, "last_used_at": record.last_used_at},
+            {"$set": {"last_used_at": now}},
         )
         self._evicting(lambda cache: cache.used(record.session_id, now))  # also when another process wrote first
 

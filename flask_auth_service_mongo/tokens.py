@@ -70,8 +70,8 @@ class TokenCodec:
         self._keys = keys
         self._leeway = leeway_seconds
         self._cache_size = cache_size
-        #: digest of a verified access token -> (exp, sub, sid), never past exp.
-        self._cache: dict[bytes, tuple[int, str, str]] = {}
+        #: digest of a verified access token -> (exp, user id of sub, sid), never past exp.
+        self._cache: dict[bytes, tuple[int, ObjectId, str]] = {}
         self._evict_lock = threading.Lock()
         self._issuer = issuer
         self._audience = audience
@@ -132,7 +132,7 @@ class TokenCodec:
     def decode(self, token: str, kind: str) -> Mapping[str, Any]:
         """The claims of a valid token of type ``kind``, else InvalidToken/TokenExpired."""
         if kind == ACCESS:
-            key = cache_key(token)
+            key = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()  # cache_key, inline
             found = self._cache.get(key)
             if found is not None and found[0] + self._leeway > time.time():
                 return CachedClaims(token, found)
@@ -159,7 +159,11 @@ class TokenCodec:
         if claims.get("type") != kind or not well_typed(claims):
             raise InvalidToken()
         if kind == ACCESS and self._cache_size:
-            self._remember(key, (claims["exp"], cached_subject(claims["sub"]), claims["sid"]))
+            user_id = cached_subject(claims["sub"])
+            if user_id is not None:
+                entry = (claims["exp"], user_id, claims["sid"])
+                self._remember(key, entry)
+                return CachedClaims(token, entry, claims)  # the session read then holds this very user id
         return claims
 
     def _remember(self, key: bytes, entry: tuple[int, Any, str]) -> None:
@@ -184,32 +188,29 @@ def cache_key(token: str) -> bytes:
     return hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def cached_subject(sub: str) -> Any:
-    """What the cache keeps of a ``sub``: the user's ObjectId when ``sub`` is
-    its string (parsed once, not on every request), else ``sub`` itself."""
+def cached_subject(sub: str) -> Optional[ObjectId]:
+    """The user's ObjectId when ``sub`` is its string (parsed once, not on
+    every request), else None: the cache holds no token of another ``sub``."""
     try:
         user_id = ObjectId(sub)
     except InvalidId:
-        return sub
-    return user_id if str(user_id) == sub else sub
+        return None
+    return user_id if str(user_id) == sub else None
 
 
 class CachedClaims(Mapping[str, Any]):
     """The claims of a token the cache verified before: ``exp``, ``sub`` and
-    ``sid`` as remembered, the others read from the token when asked for
-    (``auth.current_claims()``), since its digest matched."""
+    ``sid`` as remembered (``user_id``: the ``sub`` as an ObjectId), the
+    others read from the token when asked for (``auth.current_claims()``),
+    since its digest matched."""
 
-    __slots__ = ("_token", "_entry", "_all")
+    __slots__ = ("_token", "_entry", "_all", "user_id")
 
-    def __init__(self, token: str, entry: tuple[int, Any, str]):
+    def __init__(self, token: str, entry: tuple[int, ObjectId, str], claims: Optional[dict[str, Any]] = None):
         self._token = token
         self._entry = entry
-        self._all: Optional[dict[str, Any]] = None
-
-    @property
-    def subject(self) -> Any:
-        """``cached_subject`` of the ``sub`` claim."""
-        return self._entry[1]
+        self._all = claims
+        self.user_id = entry[1]
 
     def __getitem__(self, name: str) -> Any:
         if name == "sid":
@@ -292,9 +293,9 @@ def well_typed(claims: dict[str, Any]) -> bool:
 
 def subject_id(claims: Mapping[str, Any]) -> ObjectId:
     """The user id of a token's ``sub`` claim; InvalidToken when it is none."""
-    subject = claims.subject if isinstance(claims, CachedClaims) else claims["sub"]
-    if type(subject) is ObjectId:
-        return subject
+    if isinstance(claims, CachedClaims):
+        return claims.user_id
+    subject = claims["sub"]
     try:
         return ObjectId(subject)
     except (InvalidId, TypeError):
