@@ -23,6 +23,7 @@ trust is regained after a lapse) starts the mirror over.
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import secrets
@@ -30,7 +31,7 @@ import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Optional, Protocol
+from typing import Any, Callable, Literal, Mapping, Optional, Protocol, Union
 
 from bson import ObjectId
 from pymongo.change_stream import ChangeStream
@@ -66,6 +67,15 @@ STALL_MARGIN_SECONDS = 0.1
 #: Watermarks sent and not yet delivered that are remembered.
 IN_FLIGHT_MAX = 64
 NEVER = float("-inf")
+
+
+class _Absent(enum.Enum):
+    NOT_HELD = "not held"
+
+
+#: ``Mirror.held``'s answer when only a read can tell.
+NOT_HELD = _Absent.NOT_HELD
+Held = Union[SessionRecord, None, Literal[_Absent.NOT_HELD]]
 
 
 class Process:
@@ -159,6 +169,23 @@ class Mirror:
         """How old the last proof is (infinite before the first one)."""
         return max(0.0, time.monotonic() - self.proven)
 
+    def held(self, session_id: str, user_id: Optional[ObjectId], now: datetime) -> Held:
+        """While the mirror is trusted and holds ``session_id``: that session
+        if it is live and of ``user_id`` (None: any user), else None (refused
+        without a read). ``NOT_HELD`` otherwise: only a read can tell."""
+        wanted = self.wanted = time.monotonic()
+        # Trust first (``trusted``, inline): what the proof covers was applied before it was set.
+        if wanted - self.proven > self.max_lag:
+            return NOT_HELD
+        hit: Optional[SessionRecord] = self.sessions.get(session_id)
+        if hit is None:
+            return NOT_HELD
+        if self.listener is not None:
+            self.listener.cache_hit()
+        # ``is`` first: a record read for a token holds the ObjectId of that token's cache entry.
+        same_user = user_id is None or user_id is hit.user_id or user_id == hit.user_id
+        return hit if same_user and hit.expires_at > now else None
+
     def find_live(
         self,
         session_id: str,
@@ -169,16 +196,9 @@ class Mirror:
         """The live session from the mirror while it is trusted, else ``read()``
         (which fills the mirror, or evicts the session when it finds none). ``user_id``
         None: a personal access token, found by its id alone."""
-        wanted = self.wanted = time.monotonic()
-        # Trust first (``trusted``, inline): what the proof covers was applied before it was set.
-        if wanted - self.proven <= self.max_lag:
-            hit: Optional[SessionRecord] = self.sessions.get(session_id)
-            if hit is not None:
-                if self.listener is not None:
-                    self.listener.cache_hit()
-                # ``is`` first: a record read for a token holds the ObjectId of that token's cache entry.
-                same_user = user_id is None or user_id is hit.user_id or user_id == hit.user_id
-                return hit if same_user and hit.expires_at > now else None
+        held = self.held(session_id, user_id, now)
+        if held is not NOT_HELD:
+            return held
         token = self.sessions.begin(session_id)
         # Checked after the announcement: a stream started over cleared it,
         # and follows nothing until it is open again.

@@ -42,6 +42,8 @@ RESERVED_CLAIMS = frozenset(
 MAX_ACCESS_TOKEN_LENGTH = 8192
 #: ``f(user) -> dict``: the application's own claims for an access token.
 ClaimsLoader = Callable[[Any], Mapping[str, Any]]
+#: What the verified-token cache holds of a token: its exp, its user id (of ``sub``), its sid.
+CacheEntry = tuple[int, ObjectId, str]
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class TokenCodec:
         self._leeway = leeway_seconds
         self._cache_size = cache_size
         #: digest of a verified access token -> (exp, user id of sub, sid), never past exp.
-        self._cache: dict[bytes, tuple[int, ObjectId, str]] = {}
+        self._cache: dict[bytes, CacheEntry] = {}
         self._evict_lock = threading.Lock()
         self._issuer = issuer
         self._audience = audience
@@ -132,9 +134,8 @@ class TokenCodec:
     def decode(self, token: str, kind: str) -> Mapping[str, Any]:
         """The claims of a valid token of type ``kind``, else InvalidToken/TokenExpired."""
         if kind == ACCESS:
-            key = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()  # cache_key, inline
-            found = self._cache.get(key)
-            if found is not None and found[0] + self._leeway > time.time():
+            found = self.cached(token)
+            if found is not None:
                 return CachedClaims(token, found)
         try:
             header = jwt.get_unverified_header(token)
@@ -162,11 +163,17 @@ class TokenCodec:
             user_id = cached_subject(claims["sub"])
             if user_id is not None:
                 entry = (claims["exp"], user_id, claims["sid"])
-                self._remember(key, entry)
+                self._remember(cache_key(token), entry)
                 return CachedClaims(token, entry, claims)  # the session read then holds this very user id
         return claims
 
-    def _remember(self, key: bytes, entry: tuple[int, Any, str]) -> None:
+    def cached(self, token: str) -> Optional[CacheEntry]:
+        """The cache's entry of an access token it verified, while unexpired."""
+        key = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()  # cache_key, inline
+        found = self._cache.get(key)
+        return found if found is not None and found[0] + self._leeway > time.time() else None
+
+    def _remember(self, key: bytes, entry: CacheEntry) -> None:
         if len(self._cache) >= self._cache_size:
             with self._evict_lock:
                 now = time.time()
@@ -206,7 +213,7 @@ class CachedClaims(Mapping[str, Any]):
 
     __slots__ = ("_token", "_entry", "_all", "user_id")
 
-    def __init__(self, token: str, entry: tuple[int, ObjectId, str], claims: Optional[dict[str, Any]] = None):
+    def __init__(self, token: str, entry: CacheEntry, claims: Optional[dict[str, Any]] = None):
         self._token = token
         self._entry = entry
         self._all = claims
