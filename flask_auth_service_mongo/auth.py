@@ -110,7 +110,7 @@ def identify(token: str, state: Optional[State] = None, now: Optional[datetime] 
 def identify_session(token: str, claims: Mapping[str, Any], state: State, now: Optional[datetime] = None) -> Identity:
     """Check the session of an access token whose ``claims`` were verified
     (at ``now``, default the present)."""
-    user_id = claims.user_id if type(claims) is CachedClaims else subject_id(claims)
+    user_id = subject_id(claims)
     try:  # unavailable_on_error, without a context manager's two calls
         if not state.settings.white_list_token:
             user = User.find_active(user_id)

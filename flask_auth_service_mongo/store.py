@@ -135,14 +135,12 @@ class SessionStore:
         return session_id
 
     def find_live(self, key: str, user_id: Optional[ObjectId], now: datetime) -> Optional[SessionRecord]:
-        """The hot path: the live session ``key`` of ``user_id`` (None: of ``_id``
+        """The full check's lookup: the live session ``key`` of ``user_id`` (None: of ``_id``
         ``key`` alone) joined to its active user and role, or None. One command,
         or none from a proven-current mirror."""
-        cache = self._mirror
-        if cache is None or cache.pid != mirror_module.Process.pid or cache.unsupported:
-            cache = self.mirror()  # the first use, after a fork, or none at all
-            if cache is None:
-                return self._read_live(key, user_id, now)
+        cache = self.mirror()
+        if cache is None:
+            return self._read_live(key, user_id, now)
         return cache.find_live(key, user_id, now, lambda: self._read_live(key, user_id, now))
 
     def find_token(self, token_digest: str, now: datetime) -> Optional[SessionRecord]:
