@@ -120,11 +120,7 @@ def identify_session(token: str, claims: Mapping[str, Any], state: State, now: O
                 user_id, claims["sid"], user.role_name, bool(user.change_password), user=user, claims=claims
             )
         now = now or utcnow()
-        record = state.store.find_live(claims["sid"], user_id, now)
-        if record is None or record.kind != SESSION:
-            state.tokens.forget(token)
-            raise Unauthorized()
-        return _checked(record, now, state, claims)
+        return _checked(state.store.find_live(claims["sid"], user_id, now), now, state, claims, token)
     except DATABASE_ERRORS as error:
         raise_unavailable(error)
 
@@ -137,16 +133,25 @@ def identify_personal(token: str, state: State) -> Identity:
         raise InvalidToken()
     with unavailable_on_error():
         now = utcnow()
-        record = state.store.find_token(personal_tokens.digest(token), now)
-        if record is None:
-            raise Unauthorized()
-        return _checked(record, now, state)
+        return _checked(state.store.find_token(personal_tokens.digest(token), now), now, state)
 
 
-def _checked(record: SessionRecord, now: datetime, state: State, claims: Mapping[str, Any] = EMPTY) -> Identity:
-    """The identity of a live session or token (with the ``claims`` of its
-    access token), once the app's policies pass it; its last use recorded
-    (at most once per ``AUTH_LAST_USED_INTERVAL_SECONDS``)."""
+def _checked(
+    record: Optional[SessionRecord],
+    now: datetime,
+    state: State,
+    claims: Mapping[str, Any] = EMPTY,
+    token: Optional[str] = None,
+) -> Identity:
+    """The identity of a live session (``token``, an access token of ``claims``)
+    or of a personal access token (no ``token``), once the app's policies pass
+    it; its last use recorded (at most once per ``AUTH_LAST_USED_INTERVAL_SECONDS``).
+
+    Unauthorized when ``record`` is None (ended, expired, or its user disabled
+    or deleted) or of the other kind; the access token is forgotten then."""
+    if record is None or record.kind != (SESSION if token is not None else TOKEN):
+        state.tokens.forget(token)
+        raise Unauthorized()
     last_used_at = record.last_used_at
     identity = Identity(
         record.user_id,
@@ -217,10 +222,7 @@ def cached_identity(state: State, now: datetime) -> Optional[Identity]:
     if record is NOT_HELD:
         return None
     try:
-        if record is None or record.kind != SESSION:
-            state.tokens.forget(token)
-            raise Unauthorized()
-        return _checked(record, now, state, CachedClaims(token, entry))
+        return _checked(record, now, state, CachedClaims(token, entry), token)
     except DATABASE_ERRORS as error:
         raise_unavailable(error)
 

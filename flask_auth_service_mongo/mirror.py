@@ -182,8 +182,7 @@ class Mirror:
             return NOT_HELD
         if self.listener is not None:
             self.listener.cache_hit()
-        # ``is`` first: a record read for a token holds the ObjectId of that token's cache entry.
-        same_user = user_id is None or user_id is hit.user_id or user_id == hit.user_id
+        same_user = user_id is None or user_id == hit.user_id
         return hit if same_user and hit.expires_at > now else None
 
     def find_live(

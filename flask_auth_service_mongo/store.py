@@ -172,8 +172,6 @@ class SessionStore:
             # The user's role was changed around the library (or the session
             # predates role ids): read it, and remember it in the session.
             role = self._read_role(found["_id"], user)
-        if user_id is not None:
-            found["user"] = user_id  # equal (matched above): the very object the token's cache entry holds
         return self._shared.record(found, user, role)
 
     def _read_role(self, session_id: str, user: RawDocument) -> Optional[RawDocument]:
