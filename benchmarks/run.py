@@ -123,7 +123,7 @@ def is_stream_command(event: monitoring.CommandStartedEvent) -> bool:
     return bool(pipeline) and "$changeStream" in pipeline[0]
 
 
-COUNTER = CommandCounter()  # registered by main (not under callgrind: it costs instructions)
+COUNTER = CommandCounter()  # registered by main, and under callgrind by count_instructions
 
 
 # -- clients -----------------------------------------------------------------
@@ -758,34 +758,15 @@ class Warned(logging.Handler):
         self.seen = True
 
 
-class RowReads(monitoring.CommandListener):
-    """Counts the reads the main thread sends (a cached row must send none:
-    a count that includes reads is not the cached guard's)."""
-
-    def __init__(self) -> None:
-        self.reads = 0
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in {"aggregate", "find"} and threading.current_thread() is threading.main_thread():
-            self.reads += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 def count_instructions(args: argparse.Namespace) -> None:
     """Run under callgrind by ``instructions_section``: each row's requests
-    between a zeroing and a dump of the counters. A cached row that read
-    MongoDB (valgrind slows the session cache's thread too: its stream may
+    between a zeroing and a dump of the counters. A cached row that sent
+    MongoDB a command (valgrind slows the session cache's thread too: its stream may
     stall), whose mirror was interrupted meanwhile or is not proven current
-    after it, is measured again (three tries). Counting the reads costs the
-    rows that send commands (the strict ones) a listener call each."""
+    after it, is measured again (three tries). Counting the commands
+    (``COUNTER``) costs the rows that send some (the strict ones) a listener call each."""
     redis_url = os.environ.get("BENCH_REDIS_URL") or None
-    row_reads = RowReads()
-    monitoring.register(row_reads)  # before the apps' clients are made
+    monitoring.register(COUNTER)  # before the apps' clients are made
     uri = with_database(args.mongodb_uri, "flask_auth_bench_" + secrets.token_hex(4))
     mounted, tokens = prepare(
         uri, os.environ["BENCH_SECRET"], args.bcrypt_rounds, True, redis_url, VALGRIND_CACHE_LAG_MS
@@ -805,13 +786,15 @@ def count_instructions(args: argparse.Namespace) -> None:
             for _attempt in range(3):
                 for _ in range(30):
                     step(lambda _, request: request())
-                warned.seen, row_reads.reads = False, 0
+                warned.seen, COUNTER.row = False, row
                 callgrind("--zero")
                 for _ in range(args.count_instructions):
                     step(lambda _, request: request())
                 callgrind("--dump")
+                COUNTER.row = None
+                sent = COUNTER.counts.pop(row, 0)
                 no_mirror = kind != "cached" or row == CACHED_BARE  # the cached bare view reads none
-                if no_mirror or (not row_reads.reads and not warned.seen and mirror_trusted(mounted["/cached"])):
+                if no_mirror or (not sent and not warned.seen and mirror_trusted(mounted["/cached"])):
                     print(row, flush=True)  # the row of this dump, for instructions_section
                     break
                 print(DISCARDED, flush=True)
