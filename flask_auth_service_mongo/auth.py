@@ -120,7 +120,7 @@ def identify_session(token: str, claims: Mapping[str, Any], state: State, now: O
                 user_id, claims["sid"], user.role_name, bool(user.change_password), user=user, claims=claims
             )
         now = now or utcnow()
-        return _checked(state.store.find_live(claims["sid"], user_id, now), now, state, claims, token)
+        return _checked(state.store.find_live(claims["sid"], user_id, now), SESSION, now, state, claims, token)
     except DATABASE_ERRORS as error:
         raise_unavailable(error)
 
@@ -133,23 +133,25 @@ def identify_personal(token: str, state: State) -> Identity:
         raise InvalidToken()
     with unavailable_on_error():
         now = utcnow()
-        return _checked(state.store.find_token(personal_tokens.digest(token), now), now, state)
+        return _checked(state.store.find_token(personal_tokens.digest(token), now), TOKEN, now, state)
 
 
 def _checked(
     record: Optional[SessionRecord],
+    kind: str,
     now: datetime,
     state: State,
     claims: Mapping[str, Any] = EMPTY,
     token: Optional[str] = None,
 ) -> Identity:
-    """The identity of a live session (``token``, an access token of ``claims``)
-    or of a personal access token (no ``token``), once the app's policies pass
-    it; its last use recorded (at most once per ``AUTH_LAST_USED_INTERVAL_SECONDS``).
+    """The identity of ``record``, a live record of ``kind`` (``SESSION``, of the
+    access token ``token`` and its ``claims``; ``TOKEN``, a personal access
+    token), once the app's policies pass it; its last use recorded (at most
+    once per ``AUTH_LAST_USED_INTERVAL_SECONDS``).
 
     Unauthorized when ``record`` is None (ended, expired, or its user disabled
-    or deleted) or of the other kind; the access token is forgotten then."""
-    if record is None or record.kind != (SESSION if token is not None else TOKEN):
+    or deleted) or of another kind; the access token is forgotten then."""
+    if record is None or record.kind != kind:
         state.tokens.forget(token)
         raise Unauthorized()
     last_used_at = record.last_used_at
@@ -222,7 +224,7 @@ def cached_identity(state: State, now: datetime) -> Optional[Identity]:
     if record is NOT_HELD:
         return None
     try:
-        return _checked(record, now, state, CachedClaims(token, entry), token)
+        return _checked(record, SESSION, now, state, CachedClaims(token, entry), token)
     except DATABASE_ERRORS as error:
         raise_unavailable(error)
 
