@@ -6,8 +6,9 @@ import datetime
 import hashlib
 import re
 
+import jwt
 import pytest
-from conftest import PASSWORD, bearer, graphql
+from conftest import PASSWORD, SECRET, bearer, graphql
 from flask import jsonify
 from freezegun import freeze_time
 from test_graphql_update_password import UPDATE
@@ -295,6 +296,17 @@ def test_an_expired_token_is_refused(client, pat):
     with freeze_time(datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=31)):
         response = client.get("/scoped/read", headers=bearer(pat))
     assert (response.status_code, response.json["message"]) == (401, "unauthorized")
+
+
+def test_an_access_token_naming_a_token_record_as_its_session_is_refused(app, client, session_token, pat):
+    (stored,) = stored_tokens(app)
+    claims = jwt.decode(session_token, SECRET, algorithms=["HS256"])
+    claims["sid"] = stored["_id"]  # a well-signed token whose "session" is alice's personal access token
+    forged = jwt.encode(claims, SECRET, algorithm="HS256")
+    assert client.get("/scoped/read", headers=bearer(pat)).status_code == 200
+    for path in ("/scoped/read", "/admin/users"):
+        response = client.get(path, headers=bearer(forged))
+        assert (response.status_code, response.json["message"]) == (401, "unauthorized")
 
 
 def test_a_token_in_the_access_cookie_is_refused(make_app, alice, login):
