@@ -7,10 +7,12 @@ Every wait is bounded (``wire_server.wait_for``); nothing asserts a duration.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
+import jwt
 import pytest
-from conftest import PASSWORD, bearer, wire_only
+from conftest import PASSWORD, SECRET, bearer, wire_only
 from test_wire_session_cache import UNAUTHORIZED, WAIT_SECONDS, command_log  # noqa: F401  (a fixture)
 from wire_server import wait_for
 
@@ -83,6 +85,27 @@ def test_a_token_request_costs_what_a_session_request_costs(command_log, make_ap
     if cache:
         wait_for(lambda: commands_of(token) == [] and commands_of(session) == [], WAIT_SECONDS, "mirror hits")
     assert len(commands_of(token)) == len(commands_of(session)) == (0 if cache else 1)
+
+
+def test_the_mirror_holding_a_token_record_refuses_an_access_token_naming_it(command_log, make_app, alice):  # noqa: F811
+    app = make_app(AUTH_SESSION_CACHE=True)
+    app.add_url_rule("/scoped", "scoped", auth.required(scope="read:users")(lambda: {"message": "ok"}))
+    client = app.test_client()
+    session = client.post("/admin/login", json={"username": "alice", "password": PASSWORD}).json["data"]["token"]
+    body = {"name": "ci", "scopes": ["read:users"], "expires_in_days": 1}
+    token = client.post("/admin/tokens", json=body, headers=bearer(session)).json["data"]["token"]
+    claims = jwt.decode(session, SECRET, algorithms=["HS256"])
+    claims["sid"] = hashlib.sha256(token.encode()).hexdigest()  # the token record's _id, as a session id
+    forged = jwt.encode(claims, SECRET, algorithm="HS256")
+
+    def answer_of(credential: str) -> tuple:
+        with command_log.recording() as commands:
+            response = client.get("/scoped", headers=bearer(credential))
+        return response.status_code, response.json["message"], len(commands)
+
+    wait_for(lambda: answer_of(token) == (200, "ok", 0), WAIT_SECONDS, "the token's record in the mirror")
+    assert answer_of(forged) == (401, "unauthorized", 0)  # refused by the mirror's record, with no read
+    assert answer_of(token) == (200, "ok", 0)
 
 
 def test_concurrent_revocations_of_one_token_end_it_once(alice, start_app):
