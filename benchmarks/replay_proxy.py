@@ -12,7 +12,10 @@ the first of each pipeline goes to the server, and its reply is sent again,
 byte for byte but for the header, to every later one. It is not a database:
 what it replays is the session as it was at the first read, so the app it
 serves must write no last use meanwhile (a long
-``AUTH_LAST_USED_INTERVAL_SECONDS``).
+``AUTH_LAST_USED_INTERVAL_SECONDS``). Each line on its standard input is
+answered with the number of commands it has received, its clients'
+monitoring (``hello``) aside: the app it serves needs no command listener
+of its own to be counted.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ import bson
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from wire_proxy import CHECKSUM_PRESENT, HEADER, OP_MSG, msg_body, read_message, with_ignored_errors  # noqa: E402
 
+#: The commands of a client's monitoring, not of the app.
+MONITORING = {"hello", "isMaster", "ismaster"}
 
-def replay_key(message: bytes) -> Optional[bytes]:
+
+def replay_key(body: Optional[dict]) -> Optional[bytes]:
     """What identifies a session check's read (its database and pipeline), else None."""
-    body = msg_body(message)
     if body is None or body.get("aggregate") != "session":
         return None
     pipeline = body.get("pipeline") or [{}]
@@ -47,6 +52,8 @@ class ReplayProxy:
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
         self.replies: dict[bytes, bytes] = {}  # replay key -> the reply after its header
+        self.commands = 0  # received, but for MONITORING
+        self.counting = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
 
@@ -63,7 +70,11 @@ class ReplayProxy:
 
     def requests(self, client: socket.socket, upstream: socket.socket, pending: dict, lock: threading.Lock) -> None:
         while (message := read_message(client)) is not None:
-            key = replay_key(message)
+            body = msg_body(message)
+            if body is not None and next(iter(body), None) not in MONITORING:
+                with self.counting:
+                    self.commands += 1
+            key = replay_key(body)
             reply = self.replies.get(key) if key is not None else None
             request_id = HEADER.unpack(message[:16])[1]
             try:
@@ -90,6 +101,11 @@ class ReplayProxy:
                 break
         close(client, upstream)
 
+    def report(self) -> None:
+        """Answer each line of standard input with the commands received so far."""
+        for _ in sys.stdin:
+            print(self.commands, flush=True)
+
 
 def close(*sockets: socket.socket) -> None:
     for sock in sockets:
@@ -99,4 +115,5 @@ def close(*sockets: socket.socket) -> None:
 if __name__ == "__main__":
     proxy = ReplayProxy(int(sys.argv[1]))
     print(proxy.port, flush=True)
+    threading.Thread(target=proxy.report, daemon=True).start()
     proxy.serve()

@@ -13,7 +13,8 @@ busy server, with the cached rows' commands per request), the
 revocation lag between two app processes with and without
 ``AUTH_SESSION_CACHE``, the CPU time of a bare request after its thread
 waited, strict mode's CPU with its session read answered from memory by
-``replay_proxy.py`` (a server that answers at once), and (with valgrind) the
+``replay_proxy.py`` (a server that answers at once; in a process with no
+command listener, the proxy counting the commands), and (with valgrind) the
 instructions per request under callgrind.
 Times are medians and 99th percentiles; the bare rows get the guarded
 rows' Authorization header.
@@ -26,6 +27,7 @@ import collections
 import contextlib
 import cProfile
 import functools
+import gc
 import http.client
 import json
 import logging
@@ -242,11 +244,13 @@ def recorder(samples: dict, count_commands: bool) -> Timed:
 
 def interleaved(steps: list, rounds: int, count_commands: bool = False) -> dict:
     """Run every step round-robin (a drift of the machine hits all rows alike),
-    after one warm-up round; the samples (ns) by row."""
+    after one warm-up round and a full collection (one made due by what ran
+    before would land in one row's CPU); the samples (ns) by row."""
     samples: dict[str, list[int]] = collections.defaultdict(list)
     for count, step in steps:
         for _ in range(count):
             step(recorder(collections.defaultdict(list), False))
+    gc.collect()
     COUNTER.counts.clear()
     CPU.clear()
     timed = recorder(samples, count_commands)
@@ -308,7 +312,7 @@ def quantile(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-STARTED = time.monotonic()
+STARTED = float(os.environ.get("BENCH_STARTED") or time.monotonic())  # a child process prints its parent's
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -465,22 +469,27 @@ def prepare(
     return mounted, tokens
 
 
+def counted(samples: dict) -> dict:
+    """The commands per request ``COUNTER`` saw in each row of ``samples``."""
+    return {row: COUNTER.counts[row] / len(values) for row, values in samples.items()}
+
+
 def test_client_section(title: str, mounted: dict, tokens: dict, size: dict, wire: bool) -> None:
     client = test_clients(mounted)
     steps = steps_for(client, tokens, size["views"], size["sessions"])
     samples = interleaved(steps, size["rounds"], count_commands=wire)
-    measured_table(title, samples, wire)
+    measured_table(title, samples, counted(samples) if wire else None)
 
 
-def measured_table(title: str, samples: dict, wire: bool, baseline: str = BARE) -> None:
+def measured_table(title: str, samples: dict, commands: Optional[dict], baseline: str = BARE) -> None:
     """The timing rows of ``samples`` (ratios to ``baseline``), with each
-    row's CPU and, on a wire server, its database commands."""
-    header = TIMING + ["CPU µs (this process)"] + (["db commands / request"] if wire else [])
+    row's CPU and, on a wire server, its database commands per request."""
+    header = TIMING + ["CPU µs (this process)"] + (["db commands / request"] if commands is not None else [])
 
     def extra(row: str) -> list[str]:
         cells = [us(sum(CPU[row]) / len(CPU[row]))]
-        if wire:
-            cells.append(f"{COUNTER.counts[row] / len(samples[row]):.2f}")
+        if commands is not None:
+            cells.append(f"{commands[row]:.2f}")
         return cells
 
     table(title, header, timing_rows(samples, extra, baseline))
@@ -498,7 +507,7 @@ def same_app_section(mounted: dict, tokens: dict, size: dict) -> None:
     steps = [(1, view_step(client, row, path, tokens[kind])) for row, path, kind in SAME_APP]
     samples = interleaved(steps, size["same_app_rounds"], count_commands=True)
     title = "The cached guard and the bare view of the same app, one request of each in turn, test client"
-    measured_table(title, samples, True, baseline=CACHED_BARE)
+    measured_table(title, samples, counted(samples), baseline=CACHED_BARE)
 
 
 def server_command(
@@ -656,16 +665,25 @@ def wakeup_section(mounted: dict, tokens: dict, size: dict) -> None:
 
 
 @contextlib.contextmanager
-def replay_proxy(uri: str) -> Iterator[str]:
+def replay_proxy(uri: str) -> Iterator[tuple[str, Callable[[], int]]]:
     """``uri`` through ``replay_proxy.py`` (the session check's repeated read
-    answered from memory), in a process of its own: its CPU is not ours."""
+    answered from memory), in a process of its own: its CPU is not ours.
+    With it, a function that asks the proxy how many commands it has received."""
     upstream = urlsplit(uri)
     command = [sys.executable, os.path.join(os.path.dirname(__file__), "replay_proxy.py"), str(upstream.port)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdin is not None and process.stdout is not None
+    answers, questions = process.stdout, process.stdin
+
+    def commands() -> int:
+        questions.write("\n")
+        questions.flush()
+        return int(answers.readline())
+
     try:
-        port = int(process.stdout.readline())
+        port = int(answers.readline())
         query = "heartbeatFrequencyMS=500&directConnection=true"
-        yield urlunsplit(upstream._replace(netloc=f"127.0.0.1:{port}", query=query))
+        yield urlunsplit(upstream._replace(netloc=f"127.0.0.1:{port}", query=query)), commands
     finally:
         process.kill()
         process.wait()
@@ -677,20 +695,59 @@ FAST_ROWS = [
     for row, path, kind in VIEWS
     if path in {"/bare", "/guarded", "/guarded-user", "/jwt/guarded", "/jwtredis/guarded"}
 ]
+FAST_TITLE = "Strict mode, the session read answered from memory (replay proxy), test client"
 
 
-def fast_server_section(uri: str, secret: str, mounted: dict, tokens: dict, size: dict) -> None:
-    """Strict mode's CPU when the server answers at once: its session read
+def fast_server_section(uri: str, secret: str, args: argparse.Namespace, redis_url: Optional[str]) -> None:
+    """Strict mode's CPU when the server answers at once, against
+    flask-jwt-extended's rows, measured by ``fast_server`` in a process of
+    its own: one with no command listener (pymongo's events cost each
+    command a few percent of a strict request) and no session cache thread."""
+    command = [sys.executable, __file__, "--fast-server", "--mongodb-uri", uri]
+    command += ["--bcrypt-rounds", str(args.bcrypt_rounds)] + (["--quick"] if args.quick else [])
+    env = {**os.environ, "BENCH_SECRET": secret, "BENCH_REDIS_URL": redis_url or "", "BENCH_STARTED": str(STARTED)}
+    print(subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout, end="")
+
+
+def fast_server(args: argparse.Namespace) -> None:
+    """Run by ``fast_server_section``: our strict app with its session read
     replayed by a proxy (the command is still sent, encoded and its reply
-    decoded), against flask-jwt-extended's rows on the same machine."""
-    with replay_proxy(uri) as fast_uri:
-        fast = apps.ours(fast_uri, secret, 4, name="bench_fast", AUTH_LAST_USED_INTERVAL_SECONDS=86_400)
-        client = test_clients({**mounted, "": fast})
-        tokens = {**tokens, "fast": expect("login", client("POST", "/restx/login", body=CREDENTIALS))["data"]["token"]}
-        rows = [(row, path, kind) for row, path, kind in FAST_ROWS if kind in tokens]
-        steps = [(size["views"], view_step(client, row, path, tokens[kind])) for row, path, kind in rows]
-        samples = interleaved(steps, size["rounds"], count_commands=True)
-    measured_table("Strict mode, the session read answered from memory (replay proxy), test client", samples, True)
+    decoded), the bare view of that app and flask-jwt-extended's apps. The
+    proxy counts the commands, in a pass of each row after the timed rounds."""
+    size = SIZES["quick" if args.quick else "full"]
+    secret, redis_url = os.environ["BENCH_SECRET"], os.environ.get("BENCH_REDIS_URL") or None
+    uri = with_database(args.mongodb_uri, "flask_auth_bench_" + secrets.token_hex(4))
+    try:
+        with replay_proxy(uri) as (fast_uri, commands):
+            fast = apps.ours(
+                fast_uri, secret, args.bcrypt_rounds, name="bench_fast", AUTH_LAST_USED_INTERVAL_SECONDS=86_400
+            )
+            mounted = {"": fast, "/jwt": apps.jwt_stateless(secret)}
+            if redis_url:
+                mounted["/jwtredis"] = apps.jwt_redis(secret, redis_url)
+            user_id = apps.seed(args.bcrypt_rounds)
+            client = test_clients(mounted)
+            tokens = {"fast": expect("login", client("POST", "/restx/login", body=CREDENTIALS))["data"]["token"]}
+            tokens["jwt"] = apps.jwt_token(mounted["/jwt"], user_id)
+            if redis_url:
+                tokens["jwt_redis"] = tokens["jwt"]
+            rows = [
+                (row, view_step(client, row, path, tokens[kind])) for row, path, kind in FAST_ROWS if kind in tokens
+            ]
+            samples = interleaved([(size["views"], step) for _, step in rows], size["rounds"])
+            sent = {row: commands_per_request(step, commands) for row, step in rows}
+    finally:
+        with MongoClient(args.mongodb_uri) as database_client:
+            database_client.drop_database(urlsplit(uri).path.strip("/"))
+    measured_table(FAST_TITLE, samples, sent)
+
+
+def commands_per_request(step: Callable[[Timed], None], commands: Callable[[], int], requests: int = 20) -> float:
+    """The commands the proxy received per request of ``step``."""
+    before = commands()
+    for _ in range(requests):
+        step(lambda _, request: request())
+    return (commands() - before) / requests
 
 
 #: The rows of VIEWS whose instructions are counted.
@@ -763,7 +820,9 @@ def count_instructions(args: argparse.Namespace) -> None:
     between a zeroing and a dump of the counters. A cached row that sent
     MongoDB a command (valgrind slows the session cache's thread too: its stream may
     stall), whose mirror was interrupted meanwhile or is not proven current
-    after it, is measured again (three tries). Counting the commands
+    after it, is measured again (three tries). Each row starts on a collected
+    heap: a full collection made due by the rows before it would land in one
+    row alone (one did, 37 M instructions in 50 requests). Counting the commands
     (``COUNTER``) costs the rows that send some (the strict ones) a listener call each."""
     redis_url = os.environ.get("BENCH_REDIS_URL") or None
     monitoring.register(COUNTER)  # before the apps' clients are made
@@ -787,6 +846,7 @@ def count_instructions(args: argparse.Namespace) -> None:
                 for _ in range(30):
                     step(lambda _, request: request())
                 warned.seen, COUNTER.row = False, row
+                gc.collect()  # a full collection, due by what ran before, would land in one row only
                 callgrind("--zero")
                 for _ in range(args.count_instructions):
                     step(lambda _, request: request())
@@ -942,7 +1002,7 @@ def compare(args: argparse.Namespace, uri: Optional[str], redis_url: Optional[st
             mounted, tokens = prepare(wire_uri, secret, args.bcrypt_rounds, True, redis_url)
             test_client_section("Flask test client, wire server", mounted, tokens, size, wire=True)
             same_app_section(mounted, tokens, size)
-            fast_server_section(wire_uri, secret, mounted, tokens, size)
+            fast_server_section(uri, secret, args, redis_url)
             wakeup_section(mounted, tokens, size)
             http_section(wire_uri, secret, tokens, args, size, redis_url)
             sessions_section(wire_uri, mounted, tokens, size)
@@ -981,11 +1041,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients and server threads")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count-instructions", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--fast-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve(args)
     if args.count_instructions:
         return count_instructions(args)
+    if args.fast_server:
+        return fast_server(args)
     monitoring.register(COUNTER)  # this process's clients: those of the test-client rows
     if args.mongodb_uri or not args.secantus:
         benchmark(args, args.mongodb_uri)
