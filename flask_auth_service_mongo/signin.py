@@ -25,7 +25,7 @@ from .passwords import check_password, hash_password, hash_rounds
 from .policies import session_cutoff
 from .records import Client, SessionInfo, TokenPair
 from .state import get_state
-from .store import new_session_id
+from .store import new_session_id, password_kept
 from .tokens import ACCESS, REFRESH, subject_id
 
 PASSWORD_ONLY = ("pwd",)
@@ -46,7 +46,10 @@ def verify_credentials(username: str, password: str, roles: Optional[frozenset[s
             raise BadCredentials()
         if hash_rounds(user.password) < settings.bcrypt_rounds:
             # Upgrade the hash to the configured cost; no session ends.
-            if not user.swap_password(hash_password(password, settings.bcrypt_rounds)):
+            new_hash = hash_password(password, settings.bcrypt_rounds)
+            if not get_state().store.swap_password(
+                user.pk, user.password, new_hash, lambda: user.swap_password(new_hash)
+            ):
                 raise BadCredentials()  # a concurrent password change won
     return user
 
@@ -149,6 +152,9 @@ def refresh(refresh_token: str) -> TokenPair:
         session = state.store.rotate(session_id, user_id, claims["jti"], new_refresh.jti, now, cutoff)
         if session is None:
             _refuse_refresh(session_id, user_id, claims["jti"], now, cutoff)
+        if not password_kept(session, user.password):
+            state.store.end_stale(user_id, user.password)
+            raise Unauthorized()
     role, change_password = session.get("role"), bool(session.get("change_password"))
     amr, acr = tuple(session.get("amr") or PASSWORD_ONLY), session.get("acr") or "aal1"
     return issue_pair(user_id, session_id, expires_at, new_refresh.token, role, change_password, now, amr, acr, user)

@@ -11,10 +11,17 @@ cleanup, ``sessions_ended``.
 Personal access tokens are documents of the same collection with ``kind``
 ``"pat"``: the cache, the TTL index and ``end`` serve them too. ``end`` takes
 them along only for the reasons in ``TOKEN_ENDING_REASONS``.
+
+Each session and token keeps digests of the user's password hashes it was
+opened under (``password_stamps``): one whose user's hash is none of them,
+however the password was written, is refused and ended (``password_reset``).
+The library's own changes that keep sessions (the user's own change, a hash
+upgraded at login) go through ``swap_password``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 from datetime import datetime
@@ -43,6 +50,8 @@ TOKEN_ENDING_REASONS = frozenset({"deactivated", "deleted", "password_reset", "c
 LOGINS_ONLY = {"kind": {"$ne": TOKEN}}
 #: A token's ``_id`` is its SHA-256 hex digest; users see its first 16 digits.
 DIGEST_LENGTH, TOKEN_ID_LENGTH = 64, 16
+#: The digests of the password hashes a session or token was opened under.
+STAMPS = "password_stamps"
 
 
 def new_session_id() -> str:
@@ -130,6 +139,7 @@ class SessionStore:
                 "user_agent": user_agent[:USER_AGENT_MAX] if user_agent else None,
                 "amr": list(amr),
                 "acr": acr,
+                STAMPS: [password_stamp(user.get("password"))],
             }
         )
         return session_id
@@ -167,12 +177,38 @@ class SessionStore:
         user = found["u"][0]
         if user.get("active") is False:
             return None
+        if not password_kept(found, user.get("password")):
+            self.end_stale(found["user"], user.get("password"))
+            return None
         role = found["r"][0] if found["r"] else None
         if _role_id(user) != found.get("role_id"):
             # The user's role was changed around the library (or the session
             # predates role ids): read it, and remember it in the session.
             role = self._read_role(found["_id"], user)
         return self._shared.record(found, user, role)
+
+    def end_stale(self, user_id: ObjectId, password_hash: Optional[str]) -> None:
+        """End the user's sessions and tokens opened under another hash than
+        ``password_hash``, its current one: its password was changed around
+        the library (a queryset ``update()``, a raw write)."""
+        stale = {"user": user_id, STAMPS: {"$exists": True, "$ne": password_stamp(password_hash)}}
+        ended = [doc["_id"] for doc in self.sessions.find(stale, {"_id": 1})]
+        self.end(user_id, "password_reset", ended)
+
+    def swap_password(self, user_id: ObjectId, old_hash: str, new_hash: str, swap: Callable[[], bool]) -> bool:
+        """Run ``swap``, a compare-and-set of the user's hash from ``old_hash``
+        to ``new_hash`` (True when it won), so that the user's sessions go on:
+        they accept the new hash before it and forget the losing one after."""
+        self._restamp(user_id, "$addToSet", new_hash)
+        swapped = swap()
+        self._restamp(user_id, "$pull", old_hash if swapped else new_hash)
+        return swapped
+
+    def _restamp(self, user_id: ObjectId, operator: str, password_hash: str) -> None:
+        """Add or pull one hash's stamp on the user's sessions and tokens (those
+        stored before stamps existed keep none, and no check)."""
+        stamped = {"user": user_id, STAMPS: {"$exists": True}}
+        self.sessions.update_many(stamped, {operator: {STAMPS: password_stamp(password_hash)}})
 
     def _read_role(self, session_id: str, user: RawDocument) -> Optional[RawDocument]:
         role_id = _role_id(user)
@@ -195,6 +231,7 @@ class SessionStore:
             "created_at": now,
             "last_used_at": None,
             "expires_at": expires_at,
+            STAMPS: [password_stamp(user.get("password"))],
         }
         self.sessions.insert_one(document)
         return document
@@ -238,7 +275,7 @@ class SessionStore:
                     "last_used_at": now,
                 }
             },
-            projection={"role": 1, "change_password": 1, "expires_at": 1, "amr": 1, "acr": 1},
+            projection={"role": 1, "change_password": 1, "expires_at": 1, "amr": 1, "acr": 1, STAMPS: 1},
             return_document=ReturnDocument.AFTER,
         )
 
@@ -370,6 +407,18 @@ def public_id(session_id: str) -> str:
     if len(session_id) == DIGEST_LENGTH and all(c in "0123456789abcdef" for c in session_id):
         return session_id[:TOKEN_ID_LENGTH]
     return session_id
+
+
+def password_stamp(password_hash: Optional[str]) -> str:
+    """What a session keeps of a password hash: a digest of it."""
+    return hashlib.blake2b((password_hash or "").encode(), digest_size=16).hexdigest()
+
+
+def password_kept(session: RawDocument, password_hash: Optional[str]) -> bool:
+    """Whether ``session`` was opened under the user's current ``password_hash``
+    (one stored before stamps existed: always)."""
+    stamps = session.get(STAMPS)
+    return stamps is None or password_stamp(password_hash) in stamps
 
 
 def _role_id(user: RawDocument) -> Optional[ObjectId]:

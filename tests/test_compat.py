@@ -80,6 +80,21 @@ def test_a_weaker_legacy_hash_is_upgraded_at_login(make_app):
     assert again.status_code == 200
 
 
+def test_a_hash_upgraded_at_login_keeps_the_sessions_opened_under_the_old_one(make_app):
+    weaker = make_app()
+    user_id, old_hash = insert_legacy_admin(rounds=4)
+    before = weaker.test_client().post("/admin/login", json={"username": "legacy", "password": "old-password"})
+    assert before.status_code == 200
+    client = make_app(AUTH_BCRYPT_ROUNDS=5).test_client()
+    assert client.post("/admin/login", json={"username": "legacy", "password": "old-password"}).status_code == 200
+    assert mongoengine.get_db().user.find_one({"_id": user_id})["password"] != old_hash
+    assert client.get("/admin/me", headers=bearer(before.json["data"]["token"])).status_code == 200
+    refreshed = client.post("/admin/refresh", json={"refresh_token": before.json["data"]["refresh_token"]})
+    assert refreshed.status_code == 200
+    stamps = [doc["password_stamps"] for doc in mongoengine.get_db().session.find()]
+    assert all(len(kept) == 1 for kept in stamps)  # the old hash's stamp is gone
+
+
 def test_a_user_whose_role_was_deleted_logs_in_without_a_role(client):
     user_id, _ = insert_legacy_admin(rounds=4)
     mongoengine.get_db().role.delete_many({})

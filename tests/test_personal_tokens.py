@@ -506,3 +506,19 @@ def test_an_admin_reset_through_graphql_ends_a_service_accounts_tokens(app, clie
     assert answer.json["data"]["reset_password"]["password"]
     assert client.get("/scoped/read", headers=bearer(token)).status_code == 401
     assert stored_tokens(app) == []
+
+
+def test_a_password_written_around_the_models_ends_the_tokens(app, client, pat):
+    from flask_auth_service_mongo.passwords import hash_password
+
+    User._get_collection().update_one({"username": "alice"}, {"$set": {"password": hash_password("raw", 4)}})
+    assert client.get("/scoped/read", headers=bearer(pat)).status_code == 401
+    assert stored_tokens(app) == []
+
+
+def test_the_users_own_password_change_leaves_each_token_one_stamp_of_the_new_hash(app, client, session_token, pat):
+    from flask_auth_service_mongo.store import password_stamp
+
+    assert graphql(client, UPDATE, session_token, NEW_PASSWORD).json["data"]["update_password"]["ok"] is True
+    (stored,) = stored_tokens(app)
+    assert stored["password_stamps"] == [password_stamp(User.objects.get(username="alice").password)]

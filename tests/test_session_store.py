@@ -120,6 +120,39 @@ def test_a_role_renamed_in_the_database_is_seen_on_the_next_request(client, make
     assert (response.status_code, response.json) == (403, {"message": "forbidden"})
 
 
+def test_a_password_changed_by_a_queryset_update_ends_every_session_of_the_user(app, client, make_user, login):
+    make_user()
+    first, second = login(), login()
+    ended = []
+    with signals.sessions_ended.connected_to(lambda sender, reason, **kwargs: ended.append(reason), app):
+        User.objects(username="alice").update(set__password=hash_password("set around the library", 4))
+        response = client.get("/plain/any", headers=bearer(first["token"]))
+    assert (response.status_code, response.json) == (401, {"message": "unauthorized"})
+    assert ended == ["password_reset"]
+    with app.app_context():
+        assert get_state().store.sessions.count_documents({}) == 0
+    assert client.get("/plain/any", headers=bearer(second["token"])).status_code == 401
+
+
+def test_a_raw_password_write_refuses_the_refresh_and_ends_the_session(app, client, make_user, login):
+    make_user()
+    pair = login()
+    User._get_collection().update_one({"username": "alice"}, {"$set": {"password": hash_password("raw", 4)}})
+    refreshed = client.post("/admin/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert (refreshed.status_code, refreshed.json) == (401, {"message": "unauthorized"})
+    with app.app_context():
+        assert get_state().store.sessions.count_documents({}) == 0
+    assert client.post("/admin/login", json={"username": "alice", "password": "raw"}).status_code == 200
+
+
+def test_a_session_stored_without_password_stamps_is_still_let_in(app, client, make_user, login):
+    make_user()
+    token = login()["token"]
+    with app.app_context():
+        get_state().store.sessions.update_many({}, {"$unset": {"password_stamps": ""}})
+    assert client.get("/plain/any", headers=bearer(token)).status_code == 200
+
+
 def test_a_raw_user_delete_is_refused_on_the_next_request(client, make_user, login):
     make_user()
     token = login()["token"]

@@ -25,6 +25,7 @@ from wire_server import ROOT, SERVER_COMMAND, CommandLog, WireServer, wait_for
 
 from flask_auth_service_mongo.clock import utcnow
 from flask_auth_service_mongo.models import Role, User
+from flask_auth_service_mongo.passwords import hash_password
 from flask_auth_service_mongo.state import get_state
 
 pytestmark = wire_only
@@ -380,6 +381,14 @@ def test_a_queryset_disable_is_refused_within_the_bound(pair_of_processes):
     token = cached_token(first)
     User.objects(username="alice").update(set__active=False)
     wait_for_refusal(first, token)
+
+
+def test_a_raw_password_write_is_refused_within_the_bound_and_ends_the_session(pair_of_processes, server, db_name):
+    first, _ = pair_of_processes
+    token = cached_token(first)
+    server[db_name].user.update_one({"username": "alice"}, {"$set": {"password": hash_password("raw", 4)}})
+    wait_for_refusal(first, token)
+    assert server[db_name].session.count_documents({}) == 0
 
 
 def test_a_raw_demotion_is_refused_within_the_bound(pair_of_processes, server, db_name):
