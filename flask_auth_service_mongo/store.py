@@ -162,8 +162,8 @@ class SessionStore:
     def _read_live(self, key: str, user_id: Optional[ObjectId], now: datetime) -> Optional[SessionRecord]:
         """The check's one command: the session of that ``_id`` and user
         (routed to one shard when sharded by either), or the token of that
-        ``_id``, joined to its user and role; its expiry and the user's state
-        checked here. No ``$project``: what it would leave out is a few small
+        ``_id``, joined to its user and role; its expiry, the user's state and
+        password stamp checked here (a stale one ends). No ``$project``: what it would leave out is a few small
         fields, and on SecantusDB it costs a sixth of the read's time."""
         match: dict[str, Any] = {"_id": key} if user_id is None else {"_id": key, "user": user_id}
         pipeline: list[dict[str, Any]] = [
