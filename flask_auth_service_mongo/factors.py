@@ -111,6 +111,7 @@ class Challenge:
     methods: tuple[str, ...]
     expires_at: datetime
     failures: int
+    password_stamp: Optional[str] = None  # of the hash the password was checked against
 
 
 class FactorStore:
@@ -244,9 +245,10 @@ class FactorStore:
     # -- login challenges ----------------------------------------------------------
 
     def open_challenge(
-        self, user_id: ObjectId, methods: Sequence[str], now: datetime, seconds: int
+        self, user_id: ObjectId, methods: Sequence[str], now: datetime, seconds: int, password_stamp: str
     ) -> tuple[str, datetime]:
-        """A new ``mfa_token`` for the user and its expiry."""
+        """A new ``mfa_token`` for the user, whose password was checked against
+        the hash of ``password_stamp`` (``store.password_stamp``), and its expiry."""
         token = secrets.token_urlsafe(32)
         expires_at = now + timedelta(seconds=seconds)
         self.challenges.insert_one(
@@ -255,6 +257,7 @@ class FactorStore:
                 "user": user_id,
                 "methods": list(methods),
                 "failures": 0,
+                "password_stamp": password_stamp,
                 "created_at": now,
                 "expires_at": expires_at,
             }
@@ -270,7 +273,14 @@ class FactorStore:
         )
         if found is None:
             return None
-        return Challenge(found["_id"], found["user"], tuple(found["methods"]), found["expires_at"], found["failures"])
+        return Challenge(
+            found["_id"],
+            found["user"],
+            tuple(found["methods"]),
+            found["expires_at"],
+            found["failures"],
+            found.get("password_stamp"),
+        )
 
     def fail_challenge(self, challenge: Challenge) -> None:
         """Count a wrong code; the challenge dies at the last allowed one."""

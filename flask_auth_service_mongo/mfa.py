@@ -28,6 +28,7 @@ from .factors import RECOVERY_CODE, TOTP, FactorStore
 from .models import User
 from .records import Client, TokenPair
 from .state import get_state
+from .store import password_stamp
 
 AAL1, AAL2 = "aal1", "aal2"
 PASSWORD_AMR = signin.PASSWORD_ONLY
@@ -249,7 +250,8 @@ def login(username: str, password: str, roles: Optional[frozenset[str]], client:
     if not found:
         return signin.open_session(user, client)
     with unavailable_on_error():
-        token, expires_at = store().open_challenge(user.pk, found, utcnow(), get_state().settings.mfa_token_seconds)
+        seconds = get_state().settings.mfa_token_seconds
+        token, expires_at = store().open_challenge(user.pk, found, utcnow(), seconds, password_stamp(user.password))
         throttle.reset(user.username, client.ip or "")
     metrics.count_login(metrics.LOGIN_MFA_REQUIRED)
     return MfaRequired(token, tuple(found), expires_at)
@@ -303,7 +305,9 @@ def finish_login(mfa_token: str, field: str, value: Any, roles: Optional[frozens
         if challenge is None or method is None or method.name not in challenge.methods:
             raise Unauthorized()
         user = User.find_active(challenge.user_id)
-        if user is None or (roles is not None and user.role_name not in roles):
+        # The password checked at the first step is no longer the user's: dead.
+        changed = user is not None and challenge.password_stamp not in (None, password_stamp(user.password))
+        if user is None or changed or (roles is not None and user.role_name not in roles):
             factors.spend_challenge(challenge, now)
             raise Unauthorized()
         signin.take_attempt(user.username, client)

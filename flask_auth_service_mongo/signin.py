@@ -152,8 +152,7 @@ def refresh(refresh_token: str) -> TokenPair:
         session = state.store.rotate(session_id, user_id, claims["jti"], new_refresh.jti, now, cutoff)
         if session is None:
             _refuse_refresh(session_id, user_id, claims["jti"], now, cutoff)
-        if not password_kept(session, user.password):
-            state.store.end_stale(user_id, user.password)
+        if not password_kept(session, user.password) and state.store.confirm_stale(user_id, session_id):
             raise Unauthorized()
     role, change_password = session.get("role"), bool(session.get("change_password"))
     amr, acr = tuple(session.get("amr") or PASSWORD_ONLY), session.get("acr") or "aal1"

@@ -177,8 +177,7 @@ class SessionStore:
         user = found["u"][0]
         if user.get("active") is False:
             return None
-        if not password_kept(found, user.get("password")):
-            self.end_stale(found["user"], user.get("password"))
+        if not password_kept(found, user.get("password")) and self.confirm_stale(found["user"], found["_id"]):
             return None
         role = found["r"][0] if found["r"] else None
         if _role_id(user) != found.get("role_id"):
@@ -187,28 +186,36 @@ class SessionStore:
             role = self._read_role(found["_id"], user)
         return self._shared.record(found, user, role)
 
-    def end_stale(self, user_id: ObjectId, password_hash: Optional[str]) -> None:
-        """End the user's sessions and tokens opened under another hash than
-        ``password_hash``, its current one: its password was changed around
-        the library (a queryset ``update()``, a raw write)."""
-        stale = {"user": user_id, STAMPS: {"$exists": True, "$ne": password_stamp(password_hash)}}
-        ended = [doc["_id"] for doc in self.sessions.find(stale, {"_id": 1})]
-        self.end(user_id, "password_reset", ended)
+    def confirm_stale(self, user_id: ObjectId, session_id: str) -> bool:
+        """Whether the session was opened under another password than its
+        user's, both read again, the user first (a read that joined them may
+        have crossed a ``swap_password``); if so the user's stale sessions and
+        tokens end: the password was changed around the library (a queryset
+        ``update()``, a raw write)."""
+        user = self.database[USERS].find_one({"_id": user_id}, {"password": 1})
+        session = self.sessions.find_one({"_id": session_id, "user": user_id}, {STAMPS: 1})
+        if user is not None and session is not None and password_kept(session, user.get("password")):
+            return False
+        if user is not None:
+            stale = {"user": user_id, STAMPS: {"$exists": True, "$ne": password_stamp(user.get("password"))}}
+            self.end(user_id, "password_reset", [doc["_id"] for doc in self.sessions.find(stale, {"_id": 1})])
+        return True
 
     def swap_password(self, user_id: ObjectId, old_hash: str, new_hash: str, swap: Callable[[], bool]) -> bool:
         """Run ``swap``, a compare-and-set of the user's hash from ``old_hash``
-        to ``new_hash`` (True when it won), so that the user's sessions go on:
-        they accept the new hash before it and forget the losing one after."""
-        self._restamp(user_id, "$addToSet", new_hash)
+        to ``new_hash`` (True when it won), so that the sessions and tokens
+        opened under ``old_hash`` go on: they accept the new hash before it,
+        and again after it (those opened meanwhile). They keep the stamps of
+        every hash they lived under; a swap that lost takes its stamp back."""
+        carried = {"user": user_id, STAMPS: password_stamp(old_hash)}
+        accepting = {"$addToSet": {STAMPS: password_stamp(new_hash)}}
+        self.sessions.update_many(carried, accepting)
         swapped = swap()
-        self._restamp(user_id, "$pull", old_hash if swapped else new_hash)
+        if swapped:
+            self.sessions.update_many(carried, accepting)
+        else:
+            self.sessions.update_many({"user": user_id}, {"$pull": {STAMPS: password_stamp(new_hash)}})
         return swapped
-
-    def _restamp(self, user_id: ObjectId, operator: str, password_hash: str) -> None:
-        """Add or pull one hash's stamp on the user's sessions and tokens (those
-        stored before stamps existed keep none, and no check)."""
-        stamped = {"user": user_id, STAMPS: {"$exists": True}}
-        self.sessions.update_many(stamped, {operator: {STAMPS: password_stamp(password_hash)}})
 
     def _read_role(self, session_id: str, user: RawDocument) -> Optional[RawDocument]:
         role_id = _role_id(user)

@@ -246,6 +246,17 @@ def test_a_user_disabled_between_the_steps_gets_no_session(app, client, enrolled
     assert answer.status_code == 401
 
 
+def test_a_password_written_around_the_library_between_the_steps_kills_the_mfa_token(app, client, enrolled):
+    from flask_auth_service_mongo.passwords import hash_password
+
+    authenticator, _ = enrolled
+    token = password_step(client).json["data"]["mfa_token"]
+    database(app).user.update_one({"username": "alice"}, {"$set": {"password": hash_password("raw", 4)}})
+    answer = code_step(client, {"mfa_token": token, "code": authenticator.code()})
+    assert (answer.status_code, answer.json) == (401, {"message": "unauthorized"})
+    assert database(app).auth_mfa_challenge.count_documents({}) == 0
+
+
 def test_the_second_step_sets_the_cookies(make_app, make_user):
     app = make_app(AUTH_TOKEN_LOCATION="headers,cookies", AUTH_COOKIE_SECURE=False)
     client = app.test_client()

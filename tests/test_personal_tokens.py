@@ -516,9 +516,16 @@ def test_a_password_written_around_the_models_ends_the_tokens(app, client, pat):
     assert stored_tokens(app) == []
 
 
-def test_the_users_own_password_change_leaves_each_token_one_stamp_of_the_new_hash(app, client, session_token, pat):
+def test_after_the_users_own_password_change_a_raw_password_write_still_ends_the_tokens(
+    app, client, session_token, pat
+):
+    from flask_auth_service_mongo.passwords import hash_password
     from flask_auth_service_mongo.store import password_stamp
 
     assert graphql(client, UPDATE, session_token, NEW_PASSWORD).json["data"]["update_password"]["ok"] is True
     (stored,) = stored_tokens(app)
-    assert stored["password_stamps"] == [password_stamp(User.objects.get(username="alice").password)]
+    assert password_stamp(User.objects.get(username="alice").password) in stored["password_stamps"]
+    assert client.get("/scoped/read", headers=bearer(pat)).status_code == 200
+    User._get_collection().update_one({"username": "alice"}, {"$set": {"password": hash_password("raw", 4)}})
+    assert client.get("/scoped/read", headers=bearer(pat)).status_code == 401
+    assert stored_tokens(app) == []

@@ -3,7 +3,7 @@ concurrent logins each open a session of their own, and parallel logins from
 one IP are throttled on their failures only."""
 
 from concurrent.futures import ThreadPoolExecutor
-from threading import Barrier
+from threading import Barrier, Event
 
 from conftest import PASSWORD, bearer, wire_only
 
@@ -77,3 +77,42 @@ def test_parallel_wrong_logins_from_one_ip_are_still_locked_out_at_the_limit(mak
         race(app, "POST", "/admin/login", {"username": "alice", "password": PASSWORD}, threads=4)
         == [(429, {"message": "too_many_attempts"})] * 4
     )
+
+
+def test_requests_and_refreshes_racing_the_users_own_password_changes_are_never_refused(app, make_user, login):
+    from conftest import graphql
+    from test_graphql_update_password import UPDATE
+
+    make_user()
+    pair = login()
+    passwords = [PASSWORD] + [f"changed password {n}" for n in range(16)]
+    stop, answers = Event(), []
+
+    def guarded() -> None:
+        client = app.test_client()
+        while not stop.is_set():
+            answers.append(client.get("/plain/any", headers=bearer(pair["token"])).status_code)
+
+    def refreshing() -> None:
+        client, refresh_token = app.test_client(), pair["refresh_token"]
+        while not stop.is_set():
+            response = client.post("/admin/refresh", json={"refresh_token": refresh_token})
+            answers.append(response.status_code)
+            if response.status_code != 200:
+                return
+            refresh_token = response.json["data"]["refresh_token"]
+
+    with ThreadPoolExecutor(4) as pool:
+        running = [pool.submit(guarded), pool.submit(guarded), pool.submit(guarded), pool.submit(refreshing)]
+        client = app.test_client()
+        try:
+            for current, new in zip(passwords, passwords[1:]):
+                variables = {"current": current, "new": new, "confirmed": new}
+                changed = graphql(client, UPDATE, pair["token"], variables)
+                assert changed.json["data"] == {"update_password": {"ok": True}}, changed.json
+        finally:
+            stop.set()
+        for future in running:
+            future.result()
+    assert len(answers) > 10 and set(answers) == {200}
+    assert client.get("/plain/any", headers=bearer(pair["token"])).status_code == 200
