@@ -414,6 +414,25 @@ def with_database(uri: str, name: str) -> str:
     return urlunsplit(urlsplit(uri)._replace(path="/" + name))
 
 
+@contextlib.contextmanager
+def own_database(uri: str) -> Iterator[str]:
+    """``uri`` naming a database of this run's own, dropped afterwards."""
+    name = "flask_auth_bench_" + secrets.token_hex(4)
+    try:
+        yield with_database(uri, name)
+    finally:
+        with MongoClient(uri) as client:
+            client.drop_database(name)
+
+
+def child(options: list[str], uri: str, secret: str, args: argparse.Namespace, redis_url: Optional[str]) -> tuple:
+    """The command and environment that run this script again for one
+    section (``options``) against the server of ``uri``."""
+    command = [sys.executable, __file__, *options, "--mongodb-uri", uri, "--bcrypt-rounds", str(args.bcrypt_rounds)]
+    env = {**os.environ, "BENCH_SECRET": secret, "BENCH_REDIS_URL": redis_url or "", "BENCH_STARTED": str(STARTED)}
+    return command, env
+
+
 def fill_sessions(uri: str, total: int) -> None:
     """Bulk-insert session documents of other users up to ``total`` (on a
     client of its own: the app's short socket timeout is for requests)."""
@@ -703,9 +722,7 @@ def fast_server_section(uri: str, secret: str, args: argparse.Namespace, redis_u
     flask-jwt-extended's rows, measured by ``fast_server`` in a process of
     its own: one with no command listener (pymongo's events cost each
     command a few percent of a strict request) and no session cache thread."""
-    command = [sys.executable, __file__, "--fast-server", "--mongodb-uri", uri]
-    command += ["--bcrypt-rounds", str(args.bcrypt_rounds)] + (["--quick"] if args.quick else [])
-    env = {**os.environ, "BENCH_SECRET": secret, "BENCH_REDIS_URL": redis_url or "", "BENCH_STARTED": str(STARTED)}
+    command, env = child(["--fast-server"] + (["--quick"] if args.quick else []), uri, secret, args, redis_url)
     print(subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout, end="")
 
 
@@ -716,29 +733,22 @@ def fast_server(args: argparse.Namespace) -> None:
     proxy counts the commands, in a pass of each row after the timed rounds."""
     size = SIZES["quick" if args.quick else "full"]
     secret, redis_url = os.environ["BENCH_SECRET"], os.environ.get("BENCH_REDIS_URL") or None
-    uri = with_database(args.mongodb_uri, "flask_auth_bench_" + secrets.token_hex(4))
-    try:
-        with replay_proxy(uri) as (fast_uri, commands):
-            fast = apps.ours(
-                fast_uri, secret, args.bcrypt_rounds, name="bench_fast", AUTH_LAST_USED_INTERVAL_SECONDS=86_400
-            )
-            mounted = {"": fast, "/jwt": apps.jwt_stateless(secret)}
-            if redis_url:
-                mounted["/jwtredis"] = apps.jwt_redis(secret, redis_url)
-            user_id = apps.seed(args.bcrypt_rounds)
-            client = test_clients(mounted)
-            tokens = {"fast": expect("login", client("POST", "/restx/login", body=CREDENTIALS))["data"]["token"]}
-            tokens["jwt"] = apps.jwt_token(mounted["/jwt"], user_id)
-            if redis_url:
-                tokens["jwt_redis"] = tokens["jwt"]
-            rows = [
-                (row, view_step(client, row, path, tokens[kind])) for row, path, kind in FAST_ROWS if kind in tokens
-            ]
-            samples = interleaved([(size["views"], step) for _, step in rows], size["rounds"])
-            sent = {row: commands_per_request(step, commands) for row, step in rows}
-    finally:
-        with MongoClient(args.mongodb_uri) as database_client:
-            database_client.drop_database(urlsplit(uri).path.strip("/"))
+    with own_database(args.mongodb_uri) as uri, replay_proxy(uri) as (fast_uri, commands):
+        fast = apps.ours(
+            fast_uri, secret, args.bcrypt_rounds, name="bench_fast", AUTH_LAST_USED_INTERVAL_SECONDS=86_400
+        )
+        mounted = {"": fast, "/jwt": apps.jwt_stateless(secret)}
+        if redis_url:
+            mounted["/jwtredis"] = apps.jwt_redis(secret, redis_url)
+        user_id = apps.seed(args.bcrypt_rounds)
+        client = test_clients(mounted)
+        tokens = {"fast": expect("login", client("POST", "/restx/login", body=CREDENTIALS))["data"]["token"]}
+        tokens["jwt"] = apps.jwt_token(mounted["/jwt"], user_id)
+        if redis_url:
+            tokens["jwt_redis"] = tokens["jwt"]
+        rows = [(row, view_step(client, row, path, tokens[kind])) for row, path, kind in FAST_ROWS if kind in tokens]
+        samples = interleaved([(size["views"], step) for _, step in rows], size["rounds"])
+        sent = {row: commands_per_request(step, commands) for row, step in rows}
     measured_table(FAST_TITLE, samples, sent)
 
 
@@ -772,10 +782,13 @@ def instructions_section(uri: str, secret: str, args: argparse.Namespace, redis_
         return
     requests = 50 if args.quick else 200
     with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as folder:
-        command = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={folder}/cg.%p"]
-        command += [sys.executable, __file__, "--count-instructions", str(requests), "--mongodb-uri", uri]
-        command += ["--bcrypt-rounds", str(args.bcrypt_rounds)]
-        env = {**os.environ, "BENCH_SECRET": secret, "BENCH_REDIS_URL": redis_url or ""}
+        command, env = child(["--count-instructions", str(requests)], uri, secret, args, redis_url)
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--separate-threads=yes",
+            f"--callgrind-out-file={folder}/cg.%p",
+        ] + command
         printed = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout.splitlines()
         dumped = [line for line in printed if line in {row for row, _, _ in COUNTED} | {DISCARDED}]  # in order
         counts = {}
@@ -826,18 +839,16 @@ def count_instructions(args: argparse.Namespace) -> None:
     (``COUNTER``) costs the rows that send some (the strict ones) a listener call each."""
     redis_url = os.environ.get("BENCH_REDIS_URL") or None
     monitoring.register(COUNTER)  # before the apps' clients are made
-    uri = with_database(args.mongodb_uri, "flask_auth_bench_" + secrets.token_hex(4))
-    mounted, tokens = prepare(
-        uri, os.environ["BENCH_SECRET"], args.bcrypt_rounds, True, redis_url, VALGRIND_CACHE_LAG_MS
-    )
-    client = test_clients(mounted)
     warned = Warned()
     logging.getLogger("flask_auth_service_mongo").addHandler(warned)
 
     def callgrind(flag: str) -> None:
         subprocess.run(["callgrind_control", flag, str(os.getpid())], check=True, stdout=subprocess.DEVNULL)
 
-    try:
+    with own_database(args.mongodb_uri) as uri:
+        secret = os.environ["BENCH_SECRET"]
+        mounted, tokens = prepare(uri, secret, args.bcrypt_rounds, True, redis_url, VALGRIND_CACHE_LAG_MS)
+        client = test_clients(mounted)
         for row, path, kind in COUNTED:
             if kind not in tokens:
                 continue
@@ -860,9 +871,6 @@ def count_instructions(args: argparse.Namespace) -> None:
                 print(DISCARDED, flush=True)
             else:
                 raise RuntimeError(f"{row}: the session cache was not proven current under valgrind")
-    finally:
-        with MongoClient(args.mongodb_uri) as database_client:
-            database_client.drop_database(urlsplit(uri).path.strip("/"))
 
 
 def bcrypt_note(rounds: int) -> None:
@@ -985,20 +993,15 @@ def compare(args: argparse.Namespace, uri: Optional[str], redis_url: Optional[st
     secret = secrets.token_urlsafe(48)
     describe(args, uri)
     if args.profile and uri:
-        try:
-            return profile(*prepare(with_database(uri, "flask_auth_bench_profile"), secret, 4, True), size, wire=True)
-        finally:
-            with MongoClient(uri) as client:
-                client.drop_database("flask_auth_bench_profile")
+        with own_database(uri) as profiled:
+            return profile(*prepare(profiled, secret, 4, True), size, wire=True)
     mounted, tokens = prepare("mongomock://localhost/flask_auth_bench", secret, args.bcrypt_rounds, False, redis_url)
     if args.profile:
         return profile(mounted, tokens, size, wire=False)
     test_client_section("Flask test client, mongomock", mounted, tokens, size, wire=False)
     memory_section(size, secret)
     if uri:
-        database = "flask_auth_bench_" + secrets.token_hex(4)
-        wire_uri = with_database(uri, database)
-        try:
+        with own_database(uri) as wire_uri:
             mounted, tokens = prepare(wire_uri, secret, args.bcrypt_rounds, True, redis_url)
             test_client_section("Flask test client, wire server", mounted, tokens, size, wire=True)
             same_app_section(mounted, tokens, size)
@@ -1009,9 +1012,6 @@ def compare(args: argparse.Namespace, uri: Optional[str], redis_url: Optional[st
             proof_section(wire_uri, mounted, tokens, size)
             revocation_section(wire_uri, secret, args, size)
             instructions_section(uri, secret, args, redis_url)
-        finally:
-            with MongoClient(uri) as client:
-                client.drop_database(database)
     bcrypt_note(args.bcrypt_rounds)
 
 

@@ -53,11 +53,7 @@ def change_password(user_id: ObjectId, session_id: str, current: str, new: str, 
         if new == current:
             raise PolicyError("same_password", "the new password is the current one")
         store.end(user_id, "password_changed", keep=session_id)
-        new_hash = hash_password(new, settings.bcrypt_rounds)
-        swapped = store.swap_password(
-            user_id, user.password, new_hash, lambda: user.swap_password(new_hash, change_password=False)
-        )
-        if not swapped:
+        if not store.swap_password(user, hash_password(new, settings.bcrypt_rounds), change_password=False):
             raise PolicyError("current_password_mismatch", "the password changed meanwhile")
         store.end(user_id, "password_changed", keep=session_id)  # and none opened meanwhile
         store.update_user_state(user_id, {"change_password": False})

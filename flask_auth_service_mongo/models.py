@@ -219,7 +219,8 @@ class User(AppDocument):
 
     def swap_password(self, new_hash: str, **fields: Any) -> bool:
         """Store ``new_hash`` (and ``fields``) only if the stored hash is still
-        the one loaded; False when a concurrent change won. No session ends."""
+        the one loaded; False when a concurrent change won. No session ends,
+        and none goes on unless through ``SessionStore.swap_password``."""
         users = self._get_collection().with_options(write_concern=JOURNALED)
         updated = users.update_one(
             {"_id": self.pk, "password": self.password}, {"$set": {"password": new_hash, **fields}}

@@ -46,10 +46,7 @@ def verify_credentials(username: str, password: str, roles: Optional[frozenset[s
             raise BadCredentials()
         if hash_rounds(user.password) < settings.bcrypt_rounds:
             # Upgrade the hash to the configured cost; no session ends.
-            new_hash = hash_password(password, settings.bcrypt_rounds)
-            if not get_state().store.swap_password(
-                user.pk, user.password, new_hash, lambda: user.swap_password(new_hash)
-            ):
+            if not get_state().store.swap_password(user, hash_password(password, settings.bcrypt_rounds)):
                 raise BadCredentials()  # a concurrent password change won
     return user
 

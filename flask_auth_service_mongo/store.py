@@ -12,9 +12,9 @@ Personal access tokens are documents of the same collection with ``kind``
 ``"pat"``: the cache, the TTL index and ``end`` serve them too. ``end`` takes
 them along only for the reasons in ``TOKEN_ENDING_REASONS``.
 
-Each session and token keeps digests of the user's password hashes it was
-opened under (``password_stamps``): one whose user's hash is none of them,
-however the password was written, is refused and ended (``password_reset``).
+Each session and token keeps digests of the user's password hashes it lived
+under (``password_stamps``): one whose user's hash is none of them, however
+the password was written, is refused and ended (``password_reset``).
 The library's own changes that keep sessions (the user's own change, a hash
 upgraded at login) go through ``swap_password``.
 """
@@ -35,6 +35,7 @@ from pymongo.database import Database
 from . import mirror as mirror_module
 from . import signals
 from .database import ACKNOWLEDGED, RawDocument, journaled
+from .models import User
 from .records import SessionRecord, compact_user
 
 COLLECTION = "session"
@@ -163,8 +164,9 @@ class SessionStore:
         """The check's one command: the session of that ``_id`` and user
         (routed to one shard when sharded by either), or the token of that
         ``_id``, joined to its user and role; its expiry, the user's state and
-        password stamp checked here (a stale one ends). No ``$project``: what it would leave out is a few small
-        fields, and on SecantusDB it costs a sixth of the read's time."""
+        the password stamps checked here (stale ones end). No ``$project``:
+        what it would leave out is a few small fields, and on SecantusDB it
+        costs a sixth of the read's time."""
         match: dict[str, Any] = {"_id": key} if user_id is None else {"_id": key, "user": user_id}
         pipeline: list[dict[str, Any]] = [
             {"$match": match},
@@ -201,20 +203,20 @@ class SessionStore:
             self.end(user_id, "password_reset", [doc["_id"] for doc in self.sessions.find(stale, {"_id": 1})])
         return True
 
-    def swap_password(self, user_id: ObjectId, old_hash: str, new_hash: str, swap: Callable[[], bool]) -> bool:
-        """Run ``swap``, a compare-and-set of the user's hash from ``old_hash``
-        to ``new_hash`` (True when it won), so that the sessions and tokens
-        opened under ``old_hash`` go on: they accept the new hash before it,
-        and again after it (those opened meanwhile). They keep the stamps of
-        every hash they lived under; a swap that lost takes its stamp back."""
-        carried = {"user": user_id, STAMPS: password_stamp(old_hash)}
+    def swap_password(self, user: User, new_hash: str, **fields: Any) -> bool:
+        """``User.swap_password`` (False when a concurrent change won), so that
+        the sessions and tokens opened under the hash it replaces go on: they
+        accept the new hash before the swap, and again after it (those opened
+        meanwhile). They keep the stamps of every hash they lived under; a swap
+        that lost takes its stamp back."""
+        carried = {"user": user.pk, STAMPS: password_stamp(user.password)}
         accepting = {"$addToSet": {STAMPS: password_stamp(new_hash)}}
         self.sessions.update_many(carried, accepting)
-        swapped = swap()
+        swapped = user.swap_password(new_hash, **fields)
         if swapped:
             self.sessions.update_many(carried, accepting)
         else:
-            self.sessions.update_many({"user": user_id}, {"$pull": {STAMPS: password_stamp(new_hash)}})
+            self.sessions.update_many({"user": user.pk}, {"$pull": {STAMPS: password_stamp(new_hash)}})
         return swapped
 
     def _read_role(self, session_id: str, user: RawDocument) -> Optional[RawDocument]:
